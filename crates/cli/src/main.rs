@@ -1,0 +1,58 @@
+//! The `perfkit` command. A thin binary over the perfkit library crates: one module per
+//! subcommand, each with its clap arguments and a `run` function that calls library code.
+//!
+//! Exit codes: 0 success, 1 a failed check (budget exceeded, regression found), 2 bad usage
+//! or bad input (and any other error). Errors print as `error: ...` with their causes.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod completions;
+mod demo;
+mod output;
+
+/// What a subcommand reports back to `main`, which turns it into the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Everything passed: exit 0.
+    Success,
+    /// A check failed (a budget was exceeded, a regression was found): exit 1.
+    #[allow(dead_code)] // returned by the checking subcommands
+    CheckFailed,
+}
+
+/// perfkit: performance tooling for Rust services, and offline analysis of what they produce.
+#[derive(Debug, Parser)]
+#[command(name = "perfkit", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = "Run `perfkit demo` to see every capability on a sample service.")]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a built-in sample service under perfkit and print a report per capability.
+    Demo(demo::Args),
+    /// Print a shell completion script.
+    Completions(completions::Args),
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Demo(args) => demo::run(args),
+        Command::Completions(args) => completions::run(args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Err(err) => {
+            output::print_error(&err);
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The `perfkit` binary's contract: exit codes, `--json`, completions, the demo.
+
+use assert_cmd::Command;
+
+fn perfkit() -> Command {
+    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
+}
+
+#[test]
+fn unknown_subcommand_exits_2_with_a_message() {
+    let out = perfkit().arg("no-such-command").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unrecognized subcommand"), "{err}");
+}
+
+#[test]
+fn bad_duration_exits_2_naming_the_value() {
+    let out = perfkit()
+        .args(["demo", "--duration", "banana"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("banana") && err.contains("--duration"),
+        "{err}"
+    );
+}
+
+#[test]
+fn version_and_help() {
+    let out = perfkit().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("perfkit "));
+    let out = perfkit().arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("demo"));
+}
+
+#[test]
+fn completions_for_bash() {
+    let out = perfkit().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("_perfkit"));
+}
+
+#[test]
+fn demo_json_is_one_document_with_every_capability() {
+    let out = perfkit()
+        .args(["demo", "--duration", "1500ms", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert!(
+        doc["workload"]["figures"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    );
+    let names: Vec<&str> = doc["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for capability in ["budget", "leak", "profiler", "cache", "lazy"] {
+        assert!(
+            names.contains(&capability),
+            "{capability} missing from {names:?}"
+        );
+    }
+    let requests = doc["workload"]["figures"][0]["value"].as_f64().unwrap();
+    assert!(requests > 0.0, "the workload handled requests");
+}
+
+#[test]
+fn demo_text_report() {
+    let out = perfkit()
+        .args(["demo", "--duration", "1s"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("== workload") && text.contains("requests"),
+        "{text}"
+    );
+}
