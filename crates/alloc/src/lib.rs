@@ -3,7 +3,39 @@
 //! Memory accounting for perfkit: a tracking global allocator and the other memory sources
 //! (process RSS, cgroup, system memory) that budgets and leak detection read.
 //!
-//! Status: the [`MemorySource`] trait is settled; the implementations are being built.
+//! - [`TrackingAllocator`]: wraps any `GlobalAlloc` (the system allocator, jemalloc,
+//!   mimalloc) and counts live and peak heap bytes, bytes allocated and freed, and calls,
+//!   in per-thread counter slots folded on read ([`stats`]); see [`tracking`] for the
+//!   staleness bounds.
+//! - [`MemorySource`] implementations, each returning [`MemoryError::NotAvailable`] where the
+//!   platform lacks them: [`HeapSource`] (the tracking allocator), [`RssSource`]
+//!   (`/proc/self/statm`), [`CgroupSource`] (cgroup v2 `memory.current`/`high`/`max`, v1
+//!   fallback), [`SystemMemorySource`] (`/proc/meminfo`), and [`ManualSource`] for tests.
+//!
+//! ```
+//! use perfkit_alloc::{MemorySource, ManualSource, RssSource, SystemMemorySource};
+//!
+//! // Every source answers the same question; on Linux these two are available.
+//! if cfg!(target_os = "linux") {
+//!     let rss = RssSource::new().read().unwrap();
+//!     assert!(rss.used_bytes > 0);
+//!     let system = SystemMemorySource::new().read().unwrap();
+//!     assert!(system.limit_bytes.unwrap() >= system.used_bytes);
+//! }
+//!
+//! let manual = ManualSource::new("manual");
+//! manual.set(42);
+//! assert_eq!(manual.read().unwrap().used_bytes, 42);
+//! ```
+
+pub mod sources;
+pub mod tracking;
+
+pub use sources::{
+    CgroupMemory, CgroupSource, CgroupVersion, HeapSource, ManualSource, MemInfo, RssSource,
+    SystemMemorySource,
+};
+pub use tracking::{AllocStats, TrackingAllocator, is_installed, stats};
 
 use std::fmt;
 
@@ -60,4 +92,24 @@ pub trait MemorySource: Send + Sync + fmt::Debug {
 
     /// Reads the current usage.
     fn read(&self) -> Result<MemoryReading, MemoryError>;
+}
+
+impl<S: MemorySource + ?Sized> MemorySource for std::sync::Arc<S> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn read(&self) -> Result<MemoryReading, MemoryError> {
+        (**self).read()
+    }
+}
+
+impl<S: MemorySource + ?Sized> MemorySource for Box<S> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn read(&self) -> Result<MemoryReading, MemoryError> {
+        (**self).read()
+    }
 }
