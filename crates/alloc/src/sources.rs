@@ -1,5 +1,5 @@
 //! Memory sources: the tracking allocator's heap, process RSS, the process's cgroup, and the
-//! whole system, each behind [`MemorySource`](crate::MemorySource).
+//! whole system, each behind [`MemorySource`].
 //!
 //! The parsers are plain functions over file contents ([`parse_statm`], [`parse_meminfo`],
 //! [`parse_cgroup_limit`], [`parse_proc_self_cgroup`], [`parse_mountinfo`]) so that they are
