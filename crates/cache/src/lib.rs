@@ -1,5 +1,29 @@
 //! # perfkit-cache
 //!
-//! Cache eviction policies, a trace simulator and tuner, and a concurrent and multi-tier cache.
+//! Which entries to keep: eviction policies (LRU, FIFO, LFU, SIEVE, S3-FIFO, ARC and an
+//! adaptive W-TinyLFU, perfkit's default), a trace simulator with Belady's optimum, a tuner,
+//! and [`MemoryCache`], a concurrent cache that runs the very same policy code, so the hit
+//! ratio the simulator shows is the one production gets.
 //!
-//! Status: planned. This crate is being built; see the project README for the capability table.
+//! ```
+//! use perfkit_cache::{MemoryCache, PolicyKind};
+//!
+//! let cache: MemoryCache<u64, String> = MemoryCache::builder()
+//!     .capacity(10_000)
+//!     .policy(PolicyKind::WTinyLfu)
+//!     .build()
+//!     .unwrap();
+//! let v = cache.get_or_insert_with(42, || "answer".to_owned());
+//! assert_eq!(v, "answer");
+//! assert_eq!(cache.get(&42).as_deref(), Some("answer"));
+//! ```
+
+pub mod hash;
+mod memory;
+pub mod policy;
+
+pub use memory::{BuildError, CacheStats, MemoryCache, MemoryCacheBuilder};
+pub use policy::{Access, Policy, PolicyError, PolicyKind};
+
+#[cfg(feature = "tiered")]
+pub mod tiered;
