@@ -1,0 +1,1 @@
+//! splitchunks (in progress).
