@@ -1,0 +1,1 @@
+//! OTLP export (HTTP/protobuf) of sampled traces.
