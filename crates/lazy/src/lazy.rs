@@ -1,0 +1,692 @@
+//! [`Lazy<T>`]: one asynchronously loaded value, loaded once by a single flight, retried
+//! with exponential backoff and jitter when it fails, with a timeout per attempt.
+
+use crate::clock::TokioClock;
+use crate::error::{AttemptError, BoxError, LazyError};
+use backon::BackoffBuilder;
+use parking_lot::Mutex;
+use perfkit_core::SharedClock;
+use serde::{Serialize, Serializer};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+type LoadFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send + 'static>>;
+type LoaderFn<T> = Arc<dyn Fn() -> LoadFuture<T> + Send + Sync + 'static>;
+type Weigher<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync + 'static>;
+type Outcome<T> = Option<Result<Arc<T>, LazyError>>;
+
+/// How failed loads are retried: exponential backoff with jitter (computed by the `backon`
+/// crate), a bounded number of attempts per load, then a cooldown before the next load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts per load, the first included (at least 1).
+    pub max_attempts: u32,
+    /// Delay before the first retry.
+    pub min_delay: Duration,
+    /// Upper bound of the delay before jitter.
+    pub max_delay: Duration,
+    /// Growth of the delay between retries.
+    pub factor: f32,
+    /// Adds a random part in `[0, delay)` to each delay, so that many instances failing
+    /// together do not retry together.
+    pub jitter: bool,
+    /// A fixed seed for the jitter (tests); random when `None`.
+    pub jitter_seed: Option<u64>,
+    /// After a load has used all its attempts, `get` returns the failure at once during this
+    /// cooldown; the first `get` after it starts a new load. A failure is never cached forever.
+    pub cooldown: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Three attempts, 100 ms then 200 ms (plus jitter) between them, 30 s cooldown.
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+            factor: 2.0,
+            jitter: true,
+            jitter_seed: None,
+            cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// One attempt per load, no retry (the cooldown still applies).
+    pub fn no_retry() -> Self {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// The delays between the attempts of one load, in order (`max_attempts - 1` of them).
+    pub fn delays(&self) -> impl Iterator<Item = Duration> + use<> {
+        let mut builder = backon::ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay.max(self.min_delay))
+            .with_factor(self.factor.max(1.0))
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize);
+        if self.jitter {
+            builder = builder.with_jitter();
+        }
+        if let Some(seed) = self.jitter_seed {
+            builder = builder.with_jitter_seed(seed);
+        }
+        builder.build()
+    }
+}
+
+/// What started a load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadTrigger {
+    /// A `get` found the resource not loaded.
+    FirstUse,
+    /// A preload (a strategy or an explicit `preload`).
+    Preload,
+}
+
+/// The state of a lazy resource, as a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LoadState {
+    /// Never loaded (or unloaded).
+    NotLoaded,
+    /// A load is running.
+    Loading {
+        /// The attempt under way or next (1-based).
+        attempt: u32,
+        /// Since when the load runs.
+        #[serde(rename = "elapsed_secs", serialize_with = "secs")]
+        elapsed: Duration,
+        /// When the previous attempt failed: time until the next attempt.
+        #[serde(rename = "next_retry_in_secs", serialize_with = "opt_secs")]
+        next_retry_in: Option<Duration>,
+        /// What started the load.
+        trigger: LoadTrigger,
+    },
+    /// Loaded.
+    Loaded {
+        /// How long the load took, retries included.
+        #[serde(rename = "load_time_secs", serialize_with = "secs")]
+        load_time: Duration,
+        /// Attempts the load needed.
+        attempts: u32,
+        /// What started the load.
+        trigger: LoadTrigger,
+    },
+    /// The last load failed.
+    Failed {
+        /// The error, with its cause.
+        error: String,
+        /// Attempts the failed load made.
+        attempts: u32,
+        /// Time until a `get` or a preload starts a new load (zero: the next one does).
+        #[serde(rename = "next_retry_in_secs", serialize_with = "secs")]
+        next_retry_in: Duration,
+    },
+}
+
+impl LoadState {
+    /// The state's name: `not_loaded`, `loading`, `loaded` or `failed`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LoadState::NotLoaded => "not_loaded",
+            LoadState::Loading { .. } => "loading",
+            LoadState::Loaded { .. } => "loaded",
+            LoadState::Failed { .. } => "failed",
+        }
+    }
+}
+
+pub(crate) fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+pub(crate) fn opt_secs<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_f64(d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Counters of a lazy resource, kept across unloads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LazyMetrics {
+    /// Loads started.
+    pub loads_started: u64,
+    /// Loads that succeeded.
+    pub loads_succeeded: u64,
+    /// Loads that failed after all their attempts.
+    pub loads_failed: u64,
+    /// Attempts made (first attempts and retries).
+    pub attempts: u64,
+    /// Attempts that failed (errors and timeouts).
+    pub failed_attempts: u64,
+    /// Attempts abandoned at the per-attempt timeout.
+    pub timeouts: u64,
+    /// Duration of the last successful load, retries included.
+    #[serde(rename = "last_load_time_secs", serialize_with = "opt_secs")]
+    pub last_load_time: Option<Duration>,
+    /// Size of the loaded value according to the weigher, if one is set and a load succeeded.
+    pub size_bytes: Option<u64>,
+    /// Times the value was unloaded.
+    pub unloads: u64,
+}
+
+/// Counters shared by every generation of a resource (a registry's unload makes a new one).
+#[derive(Debug, Default)]
+struct Stats {
+    loads_started: AtomicU64,
+    loads_succeeded: AtomicU64,
+    loads_failed: AtomicU64,
+    attempts: AtomicU64,
+    failed_attempts: AtomicU64,
+    timeouts: AtomicU64,
+    /// Nanoseconds plus one; 0 is "none".
+    last_load_nanos: AtomicU64,
+    /// Bytes plus one; 0 is "none".
+    size_bytes: AtomicU64,
+    unloads: AtomicU64,
+}
+
+impl Stats {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> LazyMetrics {
+        let opt = |v: u64| v.checked_sub(1);
+        LazyMetrics {
+            loads_started: self.loads_started.load(Ordering::Relaxed),
+            loads_succeeded: self.loads_succeeded.load(Ordering::Relaxed),
+            loads_failed: self.loads_failed.load(Ordering::Relaxed),
+            attempts: self.attempts.load(Ordering::Relaxed),
+            failed_attempts: self.failed_attempts.load(Ordering::Relaxed),
+            timeouts: self.timeouts.load(Ordering::Relaxed),
+            last_load_time: opt(self.last_load_nanos.load(Ordering::Relaxed))
+                .map(Duration::from_nanos),
+            size_bytes: opt(self.size_bytes.load(Ordering::Relaxed)),
+            unloads: self.unloads.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What every generation of a resource shares: name, loader, policy, clock, counters.
+struct Shared<T> {
+    name: String,
+    loader: LoaderFn<T>,
+    retry: RetryPolicy,
+    attempt_timeout: Option<Duration>,
+    clock: SharedClock,
+    weigher: Option<Weigher<T>>,
+    runtime: Option<tokio::runtime::Handle>,
+    stats: Stats,
+}
+
+enum Slow<T> {
+    NotLoaded,
+    Loading {
+        started: Instant,
+        attempt: u32,
+        next_retry: Option<Instant>,
+        trigger: LoadTrigger,
+        rx: watch::Receiver<Outcome<T>>,
+    },
+    Loaded {
+        load_time: Duration,
+        attempts: u32,
+        trigger: LoadTrigger,
+    },
+    Failed {
+        error: LazyError,
+        attempts: u32,
+        next_retry: Instant,
+    },
+}
+
+struct Inner<T> {
+    /// The fast path: set once, read with one acquire load (as `tokio::sync::OnceCell`).
+    value: OnceLock<Arc<T>>,
+    slow: Mutex<Slow<T>>,
+    shared: Arc<Shared<T>>,
+}
+
+/// A value loaded asynchronously on first use or by a preload, at most one load at a time.
+///
+/// - `get().await` returns the shared handle (`&Arc<T>`; clone it to keep it). Once loaded,
+///   `get` is one atomic load, as `tokio::sync::OnceCell::get`.
+/// - Any number of concurrent callers cause one load (single flight). The load runs in a
+///   spawned task: a caller that drops its future cancels nothing for the others.
+/// - A failing attempt is retried with exponential backoff and jitter ([`RetryPolicy`]);
+///   each attempt can have a timeout. After the last attempt the failure is returned, and
+///   kept only for the policy's cooldown.
+///
+/// Cheap to clone: clones share the value.
+///
+/// ```
+/// use perfkit_lazy::Lazy;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let model = Lazy::new("model", || async { Ok::<_, std::io::Error>(vec![0.5f32; 1024]) });
+/// assert_eq!(model.state().name(), "not_loaded");
+/// let weights = model.get().await.unwrap();
+/// assert_eq!(weights.len(), 1024);
+/// assert_eq!(model.state().name(), "loaded");
+/// # });
+/// ```
+pub struct Lazy<T> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Lazy<T> {
+    fn clone(&self) -> Self {
+        Lazy {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> fmt::Debug for Lazy<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lazy")
+            .field("name", &self.inner.shared.name)
+            .field("loaded", &self.inner.value.get().is_some())
+            .finish()
+    }
+}
+
+/// Options of a [`Lazy`]; see [`Lazy::builder`].
+pub struct LazyBuilder<T> {
+    name: String,
+    retry: RetryPolicy,
+    attempt_timeout: Option<Duration>,
+    clock: Option<SharedClock>,
+    weigher: Option<Weigher<T>>,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl<T> fmt::Debug for LazyBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LazyBuilder")
+            .field("name", &self.name)
+            .field("retry", &self.retry)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .finish()
+    }
+}
+
+impl<T: Send + Sync + 'static> LazyBuilder<T> {
+    /// The retry policy (default: [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// A timeout for each attempt (default: none). A timed-out attempt counts as failed.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = Some(timeout);
+        self
+    }
+
+    /// The clock for load times and retry instants (default: [`TokioClock`]).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Measures a loaded value's size in bytes, for metrics and for unloading by size.
+    pub fn weigher(mut self, weigher: impl Fn(&T) -> u64 + Send + Sync + 'static) -> Self {
+        self.weigher = Some(Arc::new(weigher));
+        self
+    }
+
+    /// The runtime that runs loads (default: the current one at the time of the load).
+    pub fn runtime(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    /// The resource, loaded by `loader` when needed.
+    pub fn build<F, Fut, E>(self, loader: F) -> Lazy<T>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        let loader: LoaderFn<T> = Arc::new(move || {
+            let fut = loader();
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        });
+        let shared = Arc::new(Shared {
+            name: self.name,
+            loader,
+            retry: RetryPolicy {
+                max_attempts: self.retry.max_attempts.max(1),
+                ..self.retry
+            },
+            attempt_timeout: self.attempt_timeout,
+            clock: self.clock.unwrap_or_else(TokioClock::shared),
+            weigher: self.weigher,
+            runtime: self.runtime,
+            stats: Stats::default(),
+        });
+        Lazy::from_shared(shared)
+    }
+}
+
+impl<T: Send + Sync + 'static> Lazy<T> {
+    /// A resource named `name` loaded by `loader`, with the default options.
+    pub fn new<F, Fut, E>(name: impl Into<String>, loader: F) -> Lazy<T>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        E: Into<BoxError>,
+    {
+        Self::builder(name).build(loader)
+    }
+
+    /// A builder for a resource named `name`.
+    pub fn builder(name: impl Into<String>) -> LazyBuilder<T> {
+        LazyBuilder {
+            name: name.into(),
+            retry: RetryPolicy::default(),
+            attempt_timeout: None,
+            clock: None,
+            weigher: None,
+            runtime: None,
+        }
+    }
+
+    fn from_shared(shared: Arc<Shared<T>>) -> Lazy<T> {
+        Lazy {
+            inner: Arc::new(Inner {
+                value: OnceLock::new(),
+                slow: Mutex::new(Slow::NotLoaded),
+                shared,
+            }),
+        }
+    }
+
+    /// A new, unloaded generation sharing the loader, options and counters (for unloading:
+    /// the old generation's value is freed when its last handle is dropped).
+    pub(crate) fn fresh(&self) -> Lazy<T> {
+        Stats::bump(&self.inner.shared.stats.unloads);
+        Lazy::from_shared(Arc::clone(&self.inner.shared))
+    }
+
+    /// The resource's name.
+    pub fn name(&self) -> &str {
+        &self.inner.shared.name
+    }
+
+    /// The value, loading it first if needed (or waiting for the load under way).
+    pub async fn get(&self) -> Result<&Arc<T>, LazyError> {
+        if let Some(value) = self.inner.value.get() {
+            return Ok(value);
+        }
+        self.get_slow().await
+    }
+
+    /// The value if it is loaded, without waiting and without starting a load.
+    #[inline]
+    pub fn try_get(&self) -> Option<&Arc<T>> {
+        self.inner.value.get()
+    }
+
+    /// Whether the value is loaded.
+    #[inline]
+    pub fn is_loaded(&self) -> bool {
+        self.inner.value.get().is_some()
+    }
+
+    #[cold]
+    async fn get_slow(&self) -> Result<&Arc<T>, LazyError> {
+        let mut rx = {
+            let mut slow = self.inner.slow.lock();
+            if let Some(value) = self.inner.value.get() {
+                return Ok(value);
+            }
+            match &*slow {
+                Slow::Loading { rx, .. } => rx.clone(),
+                Slow::Failed {
+                    error, next_retry, ..
+                } if self.now() < *next_retry => return Err(error.clone()),
+                _ => self.start_locked(&mut slow, LoadTrigger::FirstUse)?,
+            }
+        };
+        let outcome: Outcome<T> = match rx.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone(),
+            Err(_) => None,
+        };
+        match outcome {
+            Some(Ok(_)) => self.inner.value.get().ok_or_else(|| self.aborted()),
+            Some(Err(error)) => Err(error),
+            None => Err(self.aborted()),
+        }
+    }
+
+    /// Starts a load in the background unless the value is loaded, a load is under way, or
+    /// the last failure's cooldown is running. Returns whether a load was started.
+    /// Without a tokio runtime (and no runtime handle in the builder) nothing starts.
+    pub fn preload(&self) -> bool {
+        let mut slow = self.inner.slow.lock();
+        if self.inner.value.get().is_some() {
+            return false;
+        }
+        match &*slow {
+            Slow::Loading { .. } | Slow::Loaded { .. } => false,
+            Slow::Failed { next_retry, .. } if self.now() < *next_retry => false,
+            _ => self.start_locked(&mut slow, LoadTrigger::Preload).is_ok(),
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> LoadState {
+        let now = self.now();
+        match &*self.inner.slow.lock() {
+            Slow::NotLoaded => LoadState::NotLoaded,
+            Slow::Loading {
+                started,
+                attempt,
+                next_retry,
+                trigger,
+                ..
+            } => LoadState::Loading {
+                attempt: (*attempt).max(1),
+                elapsed: now.saturating_duration_since(*started),
+                next_retry_in: next_retry.map(|at| at.saturating_duration_since(now)),
+                trigger: *trigger,
+            },
+            Slow::Loaded {
+                load_time,
+                attempts,
+                trigger,
+            } => LoadState::Loaded {
+                load_time: *load_time,
+                attempts: *attempts,
+                trigger: *trigger,
+            },
+            Slow::Failed {
+                error,
+                attempts,
+                next_retry,
+            } => LoadState::Failed {
+                error: error.full_message(),
+                attempts: *attempts,
+                next_retry_in: next_retry.saturating_duration_since(now),
+            },
+        }
+    }
+
+    /// Counters of this resource (kept across a registry's unloads).
+    pub fn metrics(&self) -> LazyMetrics {
+        self.inner.shared.stats.snapshot()
+    }
+
+    fn now(&self) -> Instant {
+        self.inner.shared.clock.now()
+    }
+
+    fn aborted(&self) -> LazyError {
+        LazyError::Aborted {
+            name: self.inner.shared.name.clone(),
+        }
+    }
+
+    fn start_locked(
+        &self,
+        slow: &mut Slow<T>,
+        trigger: LoadTrigger,
+    ) -> Result<watch::Receiver<Outcome<T>>, LazyError> {
+        let shared = &self.inner.shared;
+        let handle = match &shared.runtime {
+            Some(handle) => handle.clone(),
+            None => tokio::runtime::Handle::try_current().map_err(|_| LazyError::NoRuntime {
+                name: shared.name.clone(),
+            })?,
+        };
+        let (tx, rx) = watch::channel(None);
+        *slow = Slow::Loading {
+            started: self.now(),
+            attempt: 0,
+            next_retry: None,
+            trigger,
+            rx: rx.clone(),
+        };
+        Stats::bump(&shared.stats.loads_started);
+        handle.spawn(run_load(Arc::clone(&self.inner), tx));
+        Ok(rx)
+    }
+}
+
+/// Marks the load as aborted if its task ends without a result (panic, runtime shutdown).
+struct LoadGuard<T> {
+    inner: Arc<Inner<T>>,
+    done: bool,
+}
+
+impl<T> Drop for LoadGuard<T> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let shared = &self.inner.shared;
+        let mut slow = self.inner.slow.lock();
+        if let Slow::Loading { attempt, .. } = &*slow {
+            let attempts = *attempt;
+            *slow = Slow::Failed {
+                error: LazyError::Aborted {
+                    name: shared.name.clone(),
+                },
+                attempts,
+                next_retry: shared.clock.now(),
+            };
+            Stats::bump(&shared.stats.loads_failed);
+        }
+    }
+}
+
+async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sender<Outcome<T>>) {
+    let mut guard = LoadGuard {
+        inner: Arc::clone(&inner),
+        done: false,
+    };
+    let shared = Arc::clone(&inner.shared);
+    let stats = &shared.stats;
+    let started = shared.clock.now();
+    let mut delays = shared.retry.delays();
+    let mut attempt: u32 = 0;
+    loop {
+        attempt += 1;
+        if let Slow::Loading {
+            attempt: a,
+            next_retry,
+            ..
+        } = &mut *inner.slow.lock()
+        {
+            *a = attempt;
+            *next_retry = None;
+        }
+        Stats::bump(&stats.attempts);
+        let load = (shared.loader)();
+        let result = match shared.attempt_timeout {
+            Some(limit) => match tokio::time::timeout(limit, load).await {
+                Ok(r) => r.map_err(|e| AttemptError::Loader(Arc::from(e))),
+                Err(_) => {
+                    Stats::bump(&stats.timeouts);
+                    Err(AttemptError::TimedOut(limit))
+                }
+            },
+            None => load.await.map_err(|e| AttemptError::Loader(Arc::from(e))),
+        };
+        match result {
+            Ok(value) => {
+                let load_time = shared.clock.now().saturating_duration_since(started);
+                if let Some(weigher) = &shared.weigher {
+                    let size = weigher(&value);
+                    stats
+                        .size_bytes
+                        .store(size.saturating_add(1), Ordering::Relaxed);
+                }
+                let value = Arc::new(value);
+                {
+                    let mut slow = inner.slow.lock();
+                    let trigger = match &*slow {
+                        Slow::Loading { trigger, .. } => *trigger,
+                        _ => LoadTrigger::FirstUse,
+                    };
+                    let _ = inner.value.set(Arc::clone(&value));
+                    *slow = Slow::Loaded {
+                        load_time,
+                        attempts: attempt,
+                        trigger,
+                    };
+                }
+                let nanos = u64::try_from(load_time.as_nanos()).unwrap_or(u64::MAX - 1);
+                stats.last_load_nanos.store(nanos + 1, Ordering::Relaxed);
+                Stats::bump(&stats.loads_succeeded);
+                guard.done = true;
+                tracing::debug!(target: "perfkit::lazy", resource = %shared.name, attempts = attempt, load_secs = load_time.as_secs_f64(), "loaded");
+                let _ = tx.send(Some(Ok(value)));
+                return;
+            }
+            Err(err) => {
+                Stats::bump(&stats.failed_attempts);
+                match delays.next() {
+                    Some(delay) if attempt < shared.retry.max_attempts => {
+                        tracing::warn!(target: "perfkit::lazy", resource = %shared.name, attempt, error = %err, retry_in_secs = delay.as_secs_f64(), "load attempt failed; retrying");
+                        if let Slow::Loading { next_retry, .. } = &mut *inner.slow.lock() {
+                            *next_retry = Some(shared.clock.now() + delay);
+                        }
+                        tokio::time::sleep(delay).await;
+                    }
+                    _ => {
+                        tracing::warn!(target: "perfkit::lazy", resource = %shared.name, attempts = attempt, error = %err, "load failed");
+                        let error = LazyError::Failed {
+                            name: shared.name.clone(),
+                            attempts: attempt,
+                            last: err,
+                        };
+                        *inner.slow.lock() = Slow::Failed {
+                            error: error.clone(),
+                            attempts: attempt,
+                            next_retry: shared.clock.now() + shared.retry.cooldown,
+                        };
+                        Stats::bump(&stats.loads_failed);
+                        guard.done = true;
+                        let _ = tx.send(Some(Err(error)));
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
