@@ -7,6 +7,8 @@
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+#[cfg(feature = "bundle")]
+mod bundle;
 mod completions;
 mod demo;
 mod output;
@@ -36,12 +38,17 @@ enum Command {
     Demo(demo::Args),
     /// Print a shell completion script.
     Completions(completions::Args),
+    /// Analyse JavaScript bundler output: sizes, findings, budgets, diffs, splitChunks.
+    #[cfg(feature = "bundle")]
+    Bundle(bundle::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Completions(args) => completions::run(args),
+        #[cfg(feature = "bundle")]
+        Command::Bundle(args) => bundle::run(args),
     }
 }
 
