@@ -146,6 +146,7 @@ fn assemble(build: Build, measured: Vec<Measured>, with_brotli: bool) -> Analysi
         entries: build_entries,
         mut warnings,
         modules_from_maps,
+        outputs_from_bundler,
     } = build;
     let mut asset_index: HashMap<String, usize> = HashMap::new();
     let mut assets: Vec<Asset> = Vec::with_capacity(build_assets.len());
@@ -210,7 +211,7 @@ fn assemble(build: Build, measured: Vec<Measured>, with_brotli: bool) -> Analysi
     let modules = if modules_from_maps {
         modules_from_sources(&assets, &measured)
     } else {
-        modules_from_build(build_modules, &assets, &asset_index, &measured, &chunks)
+        modules_from_build(build_modules, &assets, &asset_index, &measured, &chunks, outputs_from_bundler)
     };
     let modules = with_shares(modules, &assets, &asset_index, &chunks, with_brotli);
     let entries = entries_of(build_entries, &chunks, &assets, &asset_index, with_brotli);
@@ -286,13 +287,14 @@ fn modules_from_build(
     asset_index: &HashMap<String, usize>,
     measured: &[Measured],
     chunks: &[Chunk],
+    outputs_from_bundler: bool,
 ) -> Vec<Pending> {
     let chunk_files: HashMap<&str, &Vec<String>> =
         chunks.iter().map(|c| (c.id.as_str(), &c.files)).collect();
     let mut out: Vec<Pending> = Vec::with_capacity(build_modules.len());
     let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
     for bm in build_modules {
-        let from_bundler = !bm.output.is_empty();
+        let from_bundler = outputs_from_bundler || !bm.output.is_empty();
         let per_asset: Vec<(usize, u64)> = bm
             .output
             .iter()

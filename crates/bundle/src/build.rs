@@ -18,6 +18,8 @@ pub(crate) struct Build {
     pub(crate) warnings: Vec<String>,
     /// Modules are not listed by the bundler: they are the sources of the source maps.
     pub(crate) modules_from_maps: bool,
+    /// The bundler gives every module's output bytes (a module absent from an output has 0).
+    pub(crate) outputs_from_bundler: bool,
 }
 
 impl Build {
@@ -30,6 +32,7 @@ impl Build {
             entries: Vec::new(),
             warnings: Vec::new(),
             modules_from_maps: false,
+            outputs_from_bundler: false,
         }
     }
 }

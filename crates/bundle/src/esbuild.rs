@@ -80,9 +80,21 @@ pub(crate) fn read(bytes: &[u8], meta_path: &Path, dist: Option<&Path>) -> Resul
             "{missing} output file(s) of the metafile not found (pass --dist DIR): their sizes are esbuild's, without gzip"
         ));
     }
-    // Initial outputs: entry points and everything they import statically.
+    // Entry outputs have an entry point and are no other output's dynamic import (esbuild
+    // also sets `entryPoint` on the outputs of dynamic imports). Initial outputs: the entry
+    // outputs and everything they import statically.
+    let dynamic: BTreeSet<&str> = meta
+        .outputs
+        .values()
+        .flat_map(|o| o.imports.iter())
+        .filter(|i| i.kind == "dynamic-import")
+        .map(|i| i.path.as_str())
+        .collect();
     let mut initial: BTreeSet<&str> = BTreeSet::new();
     for (name, out) in &meta.outputs {
+        if dynamic.contains(name.as_str()) {
+            continue;
+        }
         if let Some(ep) = &out.entry_point {
             let mut chunks = Vec::new();
             let mut stack = vec![name.as_str()];
@@ -150,6 +162,7 @@ pub(crate) fn read(bytes: &[u8], meta_path: &Path, dist: Option<&Path>) -> Resul
         }
     }
     build.modules = modules.into_values().collect();
+    build.outputs_from_bundler = true;
     Ok(build)
 }
 

@@ -234,7 +234,7 @@ fn whole_library_imports(a: &Analysis, out: &mut Vec<BundleFinding>) {
 }
 
 fn heavy_initial(a: &Analysis, out: &mut Vec<BundleFinding>) {
-    if a.entries.len() < 1 {
+    if a.entries.is_empty() {
         return;
     }
     // chunk id -> entries that load it initially
@@ -244,8 +244,8 @@ fn heavy_initial(a: &Analysis, out: &mut Vec<BundleFinding>) {
             loaders.entry(c.as_str()).or_default().insert(e.name.as_str());
         }
     }
-    // group (package or module) -> (bytes in initial chunks, entries, in async too)
-    let mut groups: BTreeMap<String, (u64, BTreeSet<&str>)> = BTreeMap::new();
+    // (package or module, entry) -> bytes of modules that only that entry loads initially
+    let mut groups: BTreeMap<(String, &str), u64> = BTreeMap::new();
     for m in &a.modules {
         let initial_entries: BTreeSet<&str> = m
             .chunks
@@ -254,29 +254,24 @@ fn heavy_initial(a: &Analysis, out: &mut Vec<BundleFinding>) {
             .flatten()
             .copied()
             .collect();
-        if initial_entries.is_empty() {
+        if initial_entries.len() != 1 {
             continue;
         }
+        let Some(entry) = initial_entries.into_iter().next() else { continue };
         let n_initial = m.chunks.iter().filter(|c| loaders.contains_key(c.as_str())).count() as u64;
         let share = cost(m) * n_initial / (m.chunks.len() as u64).max(1);
         let key = m.package.clone().unwrap_or_else(|| m.name.clone());
-        let g = groups.entry(key).or_default();
-        g.0 += share;
-        g.1.extend(initial_entries);
+        *groups.entry((key, entry)).or_default() += share;
     }
-    let mut single: Vec<(String, u64, &str)> = groups
-        .into_iter()
-        .filter(|(_, (bytes, entries))| entries.len() == 1 && *bytes >= 30 * 1024)
-        .filter_map(|(k, (bytes, entries))| entries.into_iter().next().map(|e| (k, bytes, e)))
-        .collect();
+    let mut single: Vec<((String, &str), u64)> = groups.into_iter().filter(|(_, b)| *b >= 30 * 1024).collect();
     single.sort_by(|x, y| y.1.cmp(&x.1));
-    for (subject, bytes, entry) in single.into_iter().take(8) {
+    for ((subject, entry), bytes) in single.into_iter().take(8) {
         out.push(finding(
             "heavy_initial_module",
             bytes,
             &subject,
             format!(
-                "{subject} ({}) is loaded on page load only by entry {entry}: if the first render \
+                "{subject}: {} is loaded on page load only by entry {entry}: if the first render \
                  does not need it, load it with import() where it is used",
                 format_bytes(bytes)
             ),
