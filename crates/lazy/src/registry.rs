@@ -645,7 +645,20 @@ impl Report for RegistryReport {
                     continue;
                 }
             };
-            out.push(Finding::new(Severity::Info, "resource", message));
+            // Preloaded but never used: the preload cost memory for nothing (so far).
+            let severity = if r.gets == 0
+                && matches!(
+                    r.state,
+                    LoadState::Loaded {
+                        trigger: LoadTrigger::Preload,
+                        ..
+                    }
+                ) {
+                Severity::Info
+            } else {
+                Severity::Ok
+            };
+            out.push(Finding::new(severity, "resource", message));
         }
         out
     }
