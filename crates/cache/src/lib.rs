@@ -21,9 +21,11 @@
 pub mod hash;
 mod memory;
 pub mod policy;
+pub mod sim;
 
 pub use memory::{BuildError, CacheStats, MemoryCache, MemoryCacheBuilder};
 pub use policy::{Access, Policy, PolicyError, PolicyKind};
+pub use sim::{SimResult, simulate, simulate_all};
 
 #[cfg(feature = "tiered")]
 pub mod tiered;

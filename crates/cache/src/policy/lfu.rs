@@ -1,0 +1,160 @@
+//! LFU over in-cache counts: evicts the key with the fewest uses since it was admitted,
+//! the least recently used among equals. Buckets of keys per count, each in recency order.
+
+use std::collections::BTreeMap;
+
+use super::slab::{List, Table};
+use super::{Policy, PolicyKind};
+
+/// Least frequently used, ties broken by recency.
+#[derive(Debug)]
+pub struct Lfu {
+    t: Table,
+    buckets: BTreeMap<u32, List>,
+    len: usize,
+    weight: u64,
+    cap: u64,
+}
+
+impl Lfu {
+    /// An empty policy with `capacity` weight units.
+    pub fn new(capacity: u64) -> Self {
+        Lfu {
+            t: Table::with_capacity(capacity as usize),
+            buckets: BTreeMap::new(),
+            len: 0,
+            weight: 0,
+            cap: capacity,
+        }
+    }
+
+    fn unlink(&mut self, idx: u32) {
+        let f = self.t.node(idx).aux;
+        if let Some(list) = self.buckets.get_mut(&f) {
+            list.unlink(&mut self.t, idx);
+            if list.is_empty() {
+                self.buckets.remove(&f);
+            }
+        }
+    }
+
+    fn link(&mut self, idx: u32) {
+        let f = self.t.node(idx).aux;
+        self.buckets
+            .entry(f)
+            .or_default()
+            .push_front(&mut self.t, idx);
+    }
+
+    fn evict_to_fit(&mut self, evicted: &mut Vec<u64>) {
+        while self.weight > self.cap {
+            let Some((_, list)) = self.buckets.iter().next() else {
+                break;
+            };
+            let idx = list.tail;
+            self.unlink(idx);
+            self.len -= 1;
+            self.weight -= u64::from(self.t.node(idx).weight);
+            evicted.push(self.t.remove(idx));
+        }
+    }
+}
+
+impl Policy for Lfu {
+    fn kind(&self) -> PolicyKind {
+        PolicyKind::Lfu
+    }
+
+    fn lookup(&mut self, key: u64) -> bool {
+        match self.t.get(key) {
+            Some(idx) => {
+                self.unlink(idx);
+                let n = self.t.node_mut(idx);
+                n.aux = n.aux.saturating_add(1);
+                self.link(idx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
+        if self.t.get(key).is_some() {
+            return true;
+        }
+        if u64::from(weight) > self.cap {
+            return false;
+        }
+        // Room first, so the newcomer (count 1) is not its own victim.
+        let need = u64::from(weight);
+        while self.weight + need > self.cap && self.len > 0 {
+            let before = self.cap;
+            self.cap = self.cap.saturating_sub(need);
+            self.evict_to_fit(evicted);
+            self.cap = before;
+        }
+        let idx = self.t.insert(key, weight, 0);
+        self.t.node_mut(idx).aux = 1;
+        self.link(idx);
+        self.len += 1;
+        self.weight += need;
+        true
+    }
+
+    fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
+        if let Some(idx) = self.t.get(key) {
+            self.unlink(idx);
+            let old = self.t.node(idx).weight;
+            self.weight = self.weight - u64::from(old) + u64::from(weight);
+            self.t.node_mut(idx).weight = weight;
+            if u64::from(weight) > self.cap {
+                self.len -= 1;
+                self.weight -= u64::from(weight);
+                evicted.push(self.t.remove(idx));
+            } else {
+                self.link(idx);
+            }
+            self.evict_to_fit(evicted);
+        }
+    }
+
+    fn remove(&mut self, key: u64) -> bool {
+        match self.t.get(key) {
+            Some(idx) => {
+                self.unlink(idx);
+                self.len -= 1;
+                self.weight -= u64::from(self.t.node(idx).weight);
+                self.t.remove(idx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn contains(&self, key: u64) -> bool {
+        self.t.get(key).is_some()
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn weight(&self) -> u64 {
+        self.weight
+    }
+
+    fn capacity(&self) -> u64 {
+        self.cap
+    }
+
+    fn set_capacity(&mut self, capacity: u64, evicted: &mut Vec<u64>) {
+        self.cap = capacity;
+        self.evict_to_fit(evicted);
+    }
+
+    fn for_each_resident(&self, f: &mut dyn FnMut(u64, u32)) {
+        for list in self.buckets.values() {
+            list.for_each_oldest_first(&self.t, f);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Eviction policies over `u64` keys (trace keys in the simulator, key hashes in
+//! [`MemoryCache`](crate::MemoryCache)): the same code decides what both keep.
+//!
+//! A request is a [`Policy::lookup`] (a hit refreshes the key, a miss is remembered by
+//! policies that keep history, such as W-TinyLFU's frequency sketch or ARC's ghosts) and,
+//! on a miss, a [`Policy::admit`], which may decline. [`Policy::access`] does both.
+//! Evicted keys are appended to a caller-owned `Vec`, so a caller that reuses it allocates
+//! nothing per request.
+//!
+//! ```
+//! use perfkit_cache::policy::{Access, PolicyKind};
+//!
+//! let mut lru = PolicyKind::Lru.build(2).unwrap();
+//! let mut evicted = Vec::new();
+//! assert_eq!(lru.access(1, 1, &mut evicted), Access::Admitted);
+//! assert_eq!(lru.access(2, 1, &mut evicted), Access::Admitted);
+//! assert_eq!(lru.access(1, 1, &mut evicted), Access::Hit);
+//! lru.access(3, 1, &mut evicted);
+//! assert_eq!(evicted, vec![2]);
+//! ```
+
+mod arc;
+mod lfu;
+mod lru;
+mod s3fifo;
+mod sieve;
+pub(crate) mod sketch;
+pub(crate) mod slab;
+mod wtinylfu;
+
+pub use arc::Arc;
+pub use lfu::Lfu;
+pub use lru::{Fifo, Lru};
+pub use s3fifo::S3Fifo;
+pub use sieve::Sieve;
+pub use wtinylfu::{WTinyLfu, WTinyLfuConfig};
+
+use std::fmt;
+use std::str::FromStr;
+
+/// What a request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// The key was resident.
+    Hit,
+    /// A miss; the key is now resident.
+    Admitted,
+    /// A miss; the policy declined to keep the key (admission filter, or heavier than the
+    /// whole cache).
+    Rejected,
+}
+
+impl Access {
+    /// Whether the request was a hit.
+    pub fn is_hit(self) -> bool {
+        self == Access::Hit
+    }
+}
+
+/// An eviction policy over `u64` keys with weights. Capacity is in weight units (entries
+/// when every weight is 1).
+pub trait Policy: Send + fmt::Debug {
+    /// Which policy this is.
+    fn kind(&self) -> PolicyKind;
+
+    /// A request for `key`: `true` on a hit (the key's recency/frequency is refreshed);
+    /// on a miss the policy may remember the request (sketch, ghost lists).
+    fn lookup(&mut self, key: u64) -> bool;
+
+    /// Admits `key`, which must not be resident (after a missed [`lookup`](Self::lookup)),
+    /// appending the keys evicted to make room to `evicted`. Returns whether `key` is
+    /// resident afterwards (admission filters may decline, and a key heavier than the
+    /// capacity is never admitted).
+    fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool;
+
+    /// A full request: [`lookup`](Self::lookup) and, on a miss, [`admit`](Self::admit).
+    fn access(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> Access {
+        if self.lookup(key) {
+            Access::Hit
+        } else if self.admit(key, weight, evicted) {
+            Access::Admitted
+        } else {
+            Access::Rejected
+        }
+    }
+
+    /// Changes the weight of a resident key (no-op when absent), evicting as needed; the
+    /// key itself is evicted (and reported) when it no longer fits.
+    fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>);
+
+    /// Forgets a resident key (an explicit removal, not an eviction). Returns whether it
+    /// was resident.
+    fn remove(&mut self, key: u64) -> bool;
+
+    /// Whether `key` is resident (does not count as a request).
+    fn contains(&self, key: u64) -> bool;
+
+    /// Number of resident keys.
+    fn len(&self) -> usize;
+
+    /// Whether no key is resident.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Total weight of the resident keys.
+    fn weight(&self) -> u64;
+
+    /// The capacity in weight units.
+    fn capacity(&self) -> u64;
+
+    /// Changes the capacity, evicting (into `evicted`) until the residents fit.
+    fn set_capacity(&mut self, capacity: u64, evicted: &mut Vec<u64>);
+
+    /// Calls `f(key, weight)` for every resident key, roughly coldest first (so that
+    /// re-admitting them in this order into another policy keeps the hottest).
+    fn for_each_resident(&self, f: &mut dyn FnMut(u64, u32));
+}
+
+/// The policies by name. `opt` exists for simulation only (it needs the future).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum PolicyKind {
+    /// Least recently used.
+    Lru,
+    /// First in, first out.
+    Fifo,
+    /// Least frequently used (in-cache counts), ties broken by recency.
+    Lfu,
+    /// SIEVE (NSDI'24): FIFO with a visited bit and a moving hand.
+    Sieve,
+    /// S3-FIFO (SOSP'23): small FIFO, main FIFO with reinsertion, ghost FIFO.
+    S3Fifo,
+    /// ARC (FAST'03): adaptive between recency and frequency with ghost lists.
+    Arc,
+    /// W-TinyLFU with a hill-climbing adaptive window (perfkit's default).
+    #[default]
+    WTinyLfu,
+    /// W-TinyLFU with a fixed 1 % window (no adaptation), for comparison.
+    TinyLfuStatic,
+    /// Belady's offline optimum (simulation only).
+    Opt,
+}
+
+impl PolicyKind {
+    /// Every policy, `opt` last.
+    pub const ALL: [PolicyKind; 9] = [
+        PolicyKind::Lru,
+        PolicyKind::Fifo,
+        PolicyKind::Lfu,
+        PolicyKind::Sieve,
+        PolicyKind::S3Fifo,
+        PolicyKind::Arc,
+        PolicyKind::WTinyLfu,
+        PolicyKind::TinyLfuStatic,
+        PolicyKind::Opt,
+    ];
+
+    /// The demand (online) policies: every one except `opt`.
+    pub fn online() -> impl Iterator<Item = PolicyKind> {
+        Self::ALL.into_iter().filter(|k| *k != PolicyKind::Opt)
+    }
+
+    /// The CLI and JSON name.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::Lru => "lru",
+            PolicyKind::Fifo => "fifo",
+            PolicyKind::Lfu => "lfu",
+            PolicyKind::Sieve => "sieve",
+            PolicyKind::S3Fifo => "s3fifo",
+            PolicyKind::Arc => "arc",
+            PolicyKind::WTinyLfu => "wtinylfu",
+            PolicyKind::TinyLfuStatic => "tinylfu-static",
+            PolicyKind::Opt => "opt",
+        }
+    }
+
+    /// Builds an online policy with `capacity` weight units. `opt` is refused (it needs
+    /// the whole trace: see [`crate::sim`]).
+    pub fn build(self, capacity: u64) -> Result<Box<dyn Policy>, PolicyError> {
+        Ok(match self {
+            PolicyKind::Lru => Box::new(Lru::new(capacity)),
+            PolicyKind::Fifo => Box::new(Fifo::new(capacity)),
+            PolicyKind::Lfu => Box::new(Lfu::new(capacity)),
+            PolicyKind::Sieve => Box::new(Sieve::new(capacity)),
+            PolicyKind::S3Fifo => Box::new(S3Fifo::new(capacity)),
+            PolicyKind::Arc => Box::new(Arc::new(capacity)),
+            PolicyKind::WTinyLfu => Box::new(WTinyLfu::new(capacity)),
+            PolicyKind::TinyLfuStatic => Box::new(WTinyLfu::with_config(
+                capacity,
+                WTinyLfuConfig {
+                    adaptive: false,
+                    ..WTinyLfuConfig::default()
+                },
+            )),
+            PolicyKind::Opt => return Err(PolicyError::OfflineOnly),
+        })
+    }
+}
+
+impl fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for PolicyKind {
+    type Err = PolicyError;
+
+    fn from_str(s: &str) -> Result<Self, PolicyError> {
+        let lower = s.trim().to_ascii_lowercase();
+        let alias = match lower.as_str() {
+            "w-tinylfu" | "tinylfu" | "adaptive" | "default" => "wtinylfu",
+            "s3-fifo" => "s3fifo",
+            "belady" => "opt",
+            other => other,
+        };
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == alias)
+            .ok_or_else(|| PolicyError::UnknownPolicy(s.to_owned()))
+    }
+}
+
+/// Errors naming or building a policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// The name is not a policy.
+    #[error(
+        "unknown policy {0:?}; expected one of lru, fifo, lfu, sieve, s3fifo, arc, wtinylfu, tinylfu-static, opt"
+    )]
+    UnknownPolicy(String),
+    /// `opt` needs the whole trace and exists only in the simulator.
+    #[error("policy opt (Belady) needs the future and exists only in the simulator")]
+    OfflineOnly,
+}

@@ -1,0 +1,151 @@
+//! TinyLFU's frequency estimate: a count-min sketch of 4-bit counters (four rows, the rows
+//! of one key in one 64-byte block), a doorkeeper Bloom filter that absorbs the first
+//! occurrence of each key, and aging: after a sample of `10 x capacity` requests every
+//! counter is halved and the doorkeeper is cleared.
+
+use crate::hash::mix64;
+
+/// A frequency sketch sized for a cache of `capacity` entries.
+#[derive(Debug, Clone)]
+pub(crate) struct FrequencySketch {
+    table: Vec<u64>,
+    block_mask: u64,
+    door: Vec<u64>,
+    door_mask: u64,
+    doorkeeper: bool,
+    size: u64,
+    sample: u64,
+}
+
+const ODD_MASK: u64 = 0x1111_1111_1111_1111;
+const HALF_MASK: u64 = 0x7777_7777_7777_7777;
+
+impl FrequencySketch {
+    pub(crate) fn new(capacity: u64, doorkeeper: bool) -> Self {
+        let cap = capacity.clamp(1, 1 << 26);
+        let words = cap.next_power_of_two().clamp(8, 1 << 22) as usize;
+        let sample = 10 * cap.max(1);
+        let door_bits = (sample * 4).next_power_of_two().clamp(64, 1 << 27);
+        FrequencySketch {
+            table: vec![0; words],
+            block_mask: (words as u64 / 8) - 1,
+            door: if doorkeeper {
+                vec![0; (door_bits / 64) as usize]
+            } else {
+                Vec::new()
+            },
+            door_mask: door_bits - 1,
+            doorkeeper,
+            size: 0,
+            sample,
+        }
+    }
+
+    /// The number of requests between agings.
+    #[cfg(test)]
+    pub(crate) fn sample_size(&self) -> u64 {
+        self.sample
+    }
+
+    #[inline]
+    fn slots(&self, h: u64) -> [(usize, u32); 4] {
+        let block = ((h & self.block_mask) << 3) as usize;
+        let g = mix64(h ^ 0x9e37_79b9_7f4a_7c15);
+        let mut out = [(0usize, 0u32); 4];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let byte = (g >> (i * 8)) & 0xff;
+            let word = block + (i << 1) + (byte & 1) as usize;
+            let nibble = ((byte >> 1) & 15) as u32;
+            *slot = (word, nibble << 2);
+        }
+        out
+    }
+
+    #[inline]
+    fn door_bits(&self, h: u64) -> (u64, u64) {
+        let a = (h >> 32) & self.door_mask;
+        let b = h.rotate_left(17).wrapping_mul(0xc2b2_ae3d_27d4_eb4f) & self.door_mask;
+        (a, b)
+    }
+
+    #[inline]
+    fn door_contains(&self, h: u64) -> bool {
+        let (a, b) = self.door_bits(h);
+        let bit = |x: u64| self.door[(x >> 6) as usize] & (1 << (x & 63)) != 0;
+        bit(a) && bit(b)
+    }
+
+    /// Records one request for `key`.
+    pub(crate) fn increment(&mut self, key: u64) {
+        let h = mix64(key);
+        self.size += 1;
+        if self.doorkeeper && !self.door_contains(h) {
+            let (a, b) = self.door_bits(h);
+            self.door[(a >> 6) as usize] |= 1 << (a & 63);
+            self.door[(b >> 6) as usize] |= 1 << (b & 63);
+        } else {
+            for (word, shift) in self.slots(h) {
+                let w = &mut self.table[word];
+                if (*w >> shift) & 15 < 15 {
+                    *w += 1 << shift;
+                }
+            }
+        }
+        if self.size >= self.sample {
+            self.reset();
+        }
+    }
+
+    /// The estimated number of recent requests for `key` (at most 16).
+    pub(crate) fn frequency(&self, key: u64) -> u32 {
+        let h = mix64(key);
+        let mut min = 15u32;
+        for (word, shift) in self.slots(h) {
+            min = min.min(((self.table[word] >> shift) & 15) as u32);
+        }
+        if self.doorkeeper && self.door_contains(h) {
+            min += 1;
+        }
+        min
+    }
+
+    /// Ages every counter by half and clears the doorkeeper.
+    fn reset(&mut self) {
+        let mut odd = 0u64;
+        for w in &mut self.table {
+            odd += u64::from((*w & ODD_MASK).count_ones());
+            *w = (*w >> 1) & HALF_MASK;
+        }
+        for w in &mut self.door {
+            *w = 0;
+        }
+        self.size = (self.size - (odd >> 2)) >> 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_grow_and_age() {
+        let mut s = FrequencySketch::new(64, true);
+        assert_eq!(s.frequency(7), 0);
+        s.increment(7);
+        assert_eq!(s.frequency(7), 1);
+        for _ in 0..5 {
+            s.increment(7);
+        }
+        assert_eq!(s.frequency(7), 6);
+        for _ in 0..40 {
+            s.increment(7);
+        }
+        assert!(s.frequency(7) <= 16);
+        // Drive past a sample period with other keys: 7's count halves.
+        let before = s.frequency(7);
+        for k in 1000..(1000 + s.sample_size()) {
+            s.increment(k);
+        }
+        assert!(s.frequency(7) < before);
+    }
+}

@@ -1,0 +1,188 @@
+//! The building blocks every policy shares: a slab of nodes addressed by `u32` indexes,
+//! intrusive doubly linked lists over it, and a key index. No allocation per access once
+//! the slab has grown to the cache's size.
+
+use crate::hash::U64Map;
+
+/// "No node".
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// One tracked key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Node {
+    pub(crate) key: u64,
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
+    pub(crate) weight: u32,
+    /// Which list (queue) the node is on; policy-specific.
+    pub(crate) tag: u8,
+    /// Policy-specific small state (visited bit, frequency counter).
+    pub(crate) bits: u8,
+    /// Policy-specific word (LFU frequency).
+    pub(crate) aux: u32,
+}
+
+/// Nodes plus a key index.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    index: U64Map<u32>,
+}
+
+impl Table {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        let n = n.min(1 << 20);
+        Table {
+            nodes: Vec::with_capacity(n),
+            free: Vec::new(),
+            index: U64Map::with_capacity_and_hasher(n, Default::default()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, key: u64) -> Option<u32> {
+        self.index.get(&key).copied()
+    }
+
+    /// Adds a node for `key` (which must not be present) and returns its index.
+    pub(crate) fn insert(&mut self, key: u64, weight: u32, tag: u8) -> u32 {
+        let node = Node {
+            key,
+            prev: NIL,
+            next: NIL,
+            weight,
+            tag,
+            bits: 0,
+            aux: 0,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, idx);
+        idx
+    }
+
+    /// Removes the node (which must be unlinked from its list) and returns its key.
+    pub(crate) fn remove(&mut self, idx: u32) -> u64 {
+        let key = self.nodes[idx as usize].key;
+        self.index.remove(&key);
+        self.free.push(idx);
+        key
+    }
+
+    #[inline]
+    pub(crate) fn node(&self, idx: u32) -> &Node {
+        &self.nodes[idx as usize]
+    }
+
+    #[inline]
+    pub(crate) fn node_mut(&mut self, idx: u32) -> &mut Node {
+        &mut self.nodes[idx as usize]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+}
+
+/// A doubly linked list over a [`Table`]: `head` is the newest (most recently used) end,
+/// `tail` the oldest.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct List {
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+    pub(crate) len: usize,
+    pub(crate) weight: u64,
+}
+
+impl Default for List {
+    fn default() -> Self {
+        List {
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            weight: 0,
+        }
+    }
+}
+
+impl List {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Links `idx` at the head (newest end).
+    pub(crate) fn push_front(&mut self, t: &mut Table, idx: u32) {
+        let old = self.head;
+        {
+            let n = t.node_mut(idx);
+            n.prev = NIL;
+            n.next = old;
+        }
+        if old == NIL {
+            self.tail = idx;
+        } else {
+            t.node_mut(old).prev = idx;
+        }
+        self.head = idx;
+        self.len += 1;
+        self.weight += u64::from(t.node(idx).weight);
+    }
+
+    /// Unlinks `idx`, which must be on this list.
+    pub(crate) fn unlink(&mut self, t: &mut Table, idx: u32) {
+        let (prev, next, w) = {
+            let n = t.node(idx);
+            (n.prev, n.next, n.weight)
+        };
+        if prev == NIL {
+            self.head = next;
+        } else {
+            t.node_mut(prev).next = next;
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            t.node_mut(next).prev = prev;
+        }
+        let n = t.node_mut(idx);
+        n.prev = NIL;
+        n.next = NIL;
+        self.len -= 1;
+        self.weight -= u64::from(w);
+    }
+
+    /// Moves `idx` (on this list) to the head.
+    #[inline]
+    pub(crate) fn move_to_front(&mut self, t: &mut Table, idx: u32) {
+        if self.head != idx {
+            self.unlink(t, idx);
+            self.push_front(t, idx);
+        }
+    }
+
+    /// Changes the weight of `idx` (on this list).
+    pub(crate) fn reweigh(&mut self, t: &mut Table, idx: u32, weight: u32) {
+        let n = t.node_mut(idx);
+        self.weight = self.weight - u64::from(n.weight) + u64::from(weight);
+        n.weight = weight;
+    }
+
+    /// Keys from oldest to newest.
+    pub(crate) fn for_each_oldest_first(&self, t: &Table, f: &mut dyn FnMut(u64, u32)) {
+        let mut i = self.tail;
+        while i != NIL {
+            let n = t.node(i);
+            f(n.key, n.weight);
+            i = n.prev;
+        }
+    }
+}

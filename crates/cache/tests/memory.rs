@@ -1,0 +1,258 @@
+//! MemoryCache: basics, expiry with a manual clock, weights, single flight, and equality of
+//! its hit counts with the simulator's.
+
+use perfkit_cache::{MemoryCache, PolicyKind, simulate};
+use perfkit_core::ManualClock;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Hashes a `u64` key to itself, so the policy sees the same keys the simulator does.
+#[derive(Clone, Default)]
+struct Identity;
+struct IdentityHasher(u64);
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("u64 keys only")
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+}
+impl BuildHasher for Identity {
+    type Hasher = IdentityHasher;
+    fn build_hasher(&self) -> IdentityHasher {
+        IdentityHasher(0)
+    }
+}
+
+fn skewed_trace(n: usize, universe: u64, seed: u64) -> Vec<u64> {
+    let mut rng = fastrand_like(seed);
+    (0..n)
+        .map(|_| {
+            // Roughly Zipfian: squares of uniforms concentrate on small keys.
+            let u = (rng() % 1_000_000) as f64 / 1_000_000.0;
+            (u * u * u * universe as f64) as u64
+        })
+        .collect()
+}
+
+fn fastrand_like(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed | 1;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    }
+}
+
+#[test]
+fn get_insert_remove_and_stats() {
+    let c: MemoryCache<String, u32> = MemoryCache::builder().capacity(100).build().unwrap();
+    assert_eq!(c.get(&"a".into()), None);
+    c.insert("a".into(), 1);
+    assert_eq!(c.get(&"a".into()), Some(1));
+    c.insert("a".into(), 2);
+    assert_eq!(c.get(&"a".into()), Some(2));
+    assert_eq!(c.len(), 1);
+    assert_eq!(c.remove(&"a".into()), Some(2));
+    assert_eq!(c.get(&"a".into()), None);
+    let s = c.stats();
+    assert_eq!((s.hits, s.misses), (2, 2));
+    assert!(c.is_empty());
+    assert!(MemoryCache::<u8, u8>::new(0).is_err());
+    assert!(
+        MemoryCache::<u8, u8>::builder()
+            .capacity(5)
+            .policy(PolicyKind::Opt)
+            .build()
+            .is_err()
+    );
+}
+
+#[test]
+fn capacity_is_respected_by_every_policy() {
+    for kind in PolicyKind::online() {
+        let c: MemoryCache<u64, u64> = MemoryCache::builder()
+            .capacity(64)
+            .shards(4)
+            .policy(kind)
+            .build()
+            .unwrap();
+        for k in 0..10_000u64 {
+            c.get_or_insert_with(k % 500, || k);
+        }
+        assert!(c.len() <= 64, "{kind}: {}", c.len());
+        assert!(c.stats().evictions > 0, "{kind}");
+        assert_eq!(c.policy(), kind);
+    }
+}
+
+#[test]
+fn simulated_and_production_hits_are_equal() {
+    let keys = skewed_trace(30_000, 5_000, 7);
+    for kind in PolicyKind::online() {
+        for cap in [50u64, 500] {
+            let c: MemoryCache<u64, u64, Identity> = MemoryCache::builder()
+                .capacity(cap)
+                .shards(1)
+                .policy(kind)
+                .hasher(Identity)
+                .build()
+                .unwrap();
+            for &k in &keys {
+                c.get_or_insert_with(k, || k);
+            }
+            let sim = simulate(kind, cap, &keys, None).unwrap();
+            assert_eq!(c.stats().hits, sim.hits, "{kind} @ {cap}");
+            // The get-then-insert pattern gives the same counts.
+            let c2: MemoryCache<u64, u64, Identity> = MemoryCache::builder()
+                .capacity(cap)
+                .shards(1)
+                .policy(kind)
+                .hasher(Identity)
+                .build()
+                .unwrap();
+            for &k in &keys {
+                if c2.get(&k).is_none() {
+                    c2.insert(k, k);
+                }
+            }
+            assert_eq!(c2.stats().hits, sim.hits, "{kind} @ {cap} get+insert");
+        }
+    }
+}
+
+#[test]
+fn time_to_live_and_idle_use_the_clock() {
+    let clock = ManualClock::new();
+    let c: MemoryCache<u32, u32> = MemoryCache::builder()
+        .capacity(10)
+        .time_to_live(Duration::from_secs(10))
+        .clock(clock.shared())
+        .build()
+        .unwrap();
+    c.insert(1, 1);
+    clock.advance(Duration::from_secs(9));
+    assert_eq!(c.get(&1), Some(1));
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(c.get(&1), None);
+    assert_eq!(c.stats().expirations, 1);
+
+    let c: MemoryCache<u32, u32> = MemoryCache::builder()
+        .capacity(10)
+        .time_to_idle(Duration::from_secs(5))
+        .clock(clock.shared())
+        .build()
+        .unwrap();
+    c.insert(1, 1);
+    c.insert(2, 2);
+    for _ in 0..3 {
+        clock.advance(Duration::from_secs(4));
+        assert_eq!(c.get(&1), Some(1));
+    }
+    assert_eq!(c.purge_expired(), 1); // 2 idled out
+    assert!(!c.contains_key(&2));
+    assert!(c.contains_key(&1));
+}
+
+#[test]
+fn weigher_counts_weight() {
+    let c: MemoryCache<u32, Vec<u8>> = MemoryCache::builder()
+        .capacity(100)
+        .shards(1)
+        .policy(PolicyKind::Lru)
+        .weigher(|_, v: &Vec<u8>| v.len() as u32)
+        .build()
+        .unwrap();
+    for k in 0..10 {
+        c.insert(k, vec![0; 30]);
+    }
+    assert!(c.weight() <= 100);
+    assert_eq!(c.len(), 3);
+    c.insert(100, vec![0; 101]); // heavier than the cache: dropped
+    assert!(!c.contains_key(&100));
+    // Growing an entry's weight evicts others.
+    c.insert(9, vec![0; 90]);
+    assert!(c.weight() <= 100);
+    assert_eq!(c.get(&9).map(|v| v.len()), Some(90));
+}
+
+#[test]
+fn resize_and_switch_policy_online() {
+    let c: MemoryCache<u64, u64> = MemoryCache::builder()
+        .capacity(1000)
+        .shards(2)
+        .build()
+        .unwrap();
+    for k in 0..1000 {
+        c.insert(k, k);
+    }
+    c.resize(100);
+    assert!(c.len() <= 100);
+    assert_eq!(c.capacity(), 100);
+    c.set_policy(PolicyKind::Lru).unwrap();
+    assert_eq!(c.policy(), PolicyKind::Lru);
+    assert!(c.len() <= 100 && !c.is_empty());
+    assert!(c.set_policy(PolicyKind::Opt).is_err());
+    c.clear();
+    assert!(c.is_empty());
+}
+
+#[test]
+fn single_flight_loads_once() {
+    let c: MemoryCache<u32, u32> = MemoryCache::builder().capacity(100).build().unwrap();
+    let loads = Arc::new(AtomicUsize::new(0));
+    let barrier = Arc::new(std::sync::Barrier::new(8));
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            let (c, loads, barrier) = (c.clone(), loads.clone(), barrier.clone());
+            s.spawn(move || {
+                barrier.wait();
+                let v = c.get_or_insert_with(7, || {
+                    loads.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(50));
+                    70
+                });
+                assert_eq!(v, 70);
+            });
+        }
+    });
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_panicking_loader_lets_another_load() {
+    let c: MemoryCache<u32, u32> = MemoryCache::builder().capacity(100).build().unwrap();
+    let c2 = c.clone();
+    let r = std::thread::spawn(move || c2.get_or_insert_with(1, || panic!("loader failed"))).join();
+    assert!(r.is_err());
+    assert_eq!(c.get_or_insert_with(1, || 5), 5);
+}
+
+#[tokio::test]
+async fn async_single_flight() {
+    let c: MemoryCache<u32, u32> = MemoryCache::builder().capacity(100).build().unwrap();
+    let loads = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (c, loads) = (c.clone(), loads.clone());
+        tasks.push(tokio::spawn(async move {
+            c.get_or_insert_with_async(3, async {
+                loads.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                30
+            })
+            .await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 30);
+    }
+    assert_eq!(loads.load(Ordering::SeqCst), 1);
+}

@@ -1,0 +1,176 @@
+//! Policies against simple reference models, and the contract every policy keeps.
+
+use perfkit_cache::policy::{Access, PolicyKind};
+use perfkit_cache::simulate;
+use proptest::prelude::*;
+use std::collections::{HashSet, VecDeque};
+
+fn lru_reference(keys: &[u64], cap: usize) -> u64 {
+    let mut order: Vec<u64> = Vec::new(); // most recent last
+    let mut hits = 0;
+    for &k in keys {
+        if let Some(pos) = order.iter().position(|&x| x == k) {
+            hits += 1;
+            order.remove(pos);
+        } else if order.len() == cap {
+            order.remove(0);
+        }
+        order.push(k);
+    }
+    hits
+}
+
+fn fifo_reference(keys: &[u64], cap: usize) -> u64 {
+    let mut q: VecDeque<u64> = VecDeque::new();
+    let mut hits = 0;
+    for &k in keys {
+        if q.contains(&k) {
+            hits += 1;
+        } else {
+            if q.len() == cap {
+                q.pop_front();
+            }
+            q.push_back(k);
+        }
+    }
+    hits
+}
+
+/// Belady with optional admission, by brute force: on a miss with a full cache, leave out
+/// whichever of residents and newcomer is next used furthest away.
+fn opt_reference(keys: &[u64], cap: usize) -> u64 {
+    let next = |from: usize, k: u64| {
+        keys[from..]
+            .iter()
+            .position(|&x| x == k)
+            .map_or(usize::MAX, |p| p + from)
+    };
+    let mut res: Vec<u64> = Vec::new();
+    let mut hits = 0;
+    for (i, &k) in keys.iter().enumerate() {
+        if res.contains(&k) {
+            hits += 1;
+            continue;
+        }
+        if res.len() < cap {
+            res.push(k);
+            continue;
+        }
+        let newcomer = next(i + 1, k);
+        let (pos, far) = res
+            .iter()
+            .enumerate()
+            .map(|(p, &r)| (p, next(i + 1, r)))
+            .max_by_key(|&(_, n)| n)
+            .unwrap();
+        if far > newcomer {
+            res[pos] = k;
+        }
+    }
+    hits
+}
+
+fn trace_strategy() -> impl Strategy<Value = (Vec<u64>, usize)> {
+    (1usize..12, 1u64..40).prop_flat_map(|(cap, universe)| {
+        (proptest::collection::vec(0..universe, 0..400), Just(cap))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn lru_matches_reference((keys, cap) in trace_strategy()) {
+        let r = simulate(PolicyKind::Lru, cap as u64, &keys, None).unwrap();
+        prop_assert_eq!(r.hits, lru_reference(&keys, cap));
+    }
+
+    #[test]
+    fn fifo_matches_reference((keys, cap) in trace_strategy()) {
+        let r = simulate(PolicyKind::Fifo, cap as u64, &keys, None).unwrap();
+        prop_assert_eq!(r.hits, fifo_reference(&keys, cap));
+    }
+
+    #[test]
+    fn opt_matches_reference_and_bounds_every_policy((keys, cap) in trace_strategy()) {
+        let opt = simulate(PolicyKind::Opt, cap as u64, &keys, None).unwrap();
+        prop_assert_eq!(opt.hits, opt_reference(&keys, cap));
+        for kind in PolicyKind::online() {
+            let r = simulate(kind, cap as u64, &keys, None).unwrap();
+            prop_assert!(r.hits <= opt.hits, "{} {} > opt {}", kind, r.hits, opt.hits);
+        }
+    }
+
+    /// Every policy: weight never above capacity, evicted keys are gone, residents are
+    /// exactly what the policy says, removals work.
+    #[test]
+    fn policy_contract(
+        ops in proptest::collection::vec((0u64..30, 1u32..4, 0u8..10), 0..300),
+        cap in 1u64..15,
+    ) {
+        for kind in PolicyKind::online() {
+            let mut p = kind.build(cap).unwrap();
+            let mut model: HashSet<u64> = HashSet::new();
+            let mut ev = Vec::new();
+            for &(k, w, op) in &ops {
+                ev.clear();
+                match op {
+                    0 => {
+                        prop_assert_eq!(p.remove(k), model.remove(&k), "{} remove", kind);
+                    }
+                    1 if model.contains(&k) => {
+                        p.set_weight(k, w, &mut ev);
+                    }
+                    _ => {
+                        let was = model.contains(&k);
+                        let a = p.access(k, w, &mut ev);
+                        prop_assert_eq!(a == Access::Hit, was, "{} hit mismatch", kind);
+                        if a == Access::Admitted {
+                            model.insert(k);
+                        }
+                    }
+                }
+                for e in &ev {
+                    prop_assert!(model.remove(e), "{} evicted non-resident {}", kind, e);
+                }
+                prop_assert!(p.weight() <= cap, "{} weight {} > cap {}", kind, p.weight(), cap);
+                prop_assert_eq!(p.len(), model.len(), "{} len", kind);
+                for m in &model {
+                    prop_assert!(p.contains(*m), "{} lost {}", kind, m);
+                }
+                let mut seen = 0;
+                p.for_each_resident(&mut |k, _| { seen += 1; assert!(model.contains(&k)); });
+                prop_assert_eq!(seen, model.len());
+            }
+            // Shrinking evicts down to the new capacity.
+            ev.clear();
+            p.set_capacity(1, &mut ev);
+            prop_assert!(p.weight() <= 1);
+        }
+    }
+}
+
+#[test]
+fn names_round_trip() {
+    for k in PolicyKind::ALL {
+        assert_eq!(k.name().parse::<PolicyKind>().unwrap(), k);
+        assert_eq!(k.to_string(), k.name());
+    }
+    assert_eq!(
+        "W-TinyLFU".parse::<PolicyKind>().unwrap(),
+        PolicyKind::WTinyLfu
+    );
+    assert!("nope".parse::<PolicyKind>().is_err());
+    assert_eq!(PolicyKind::default(), PolicyKind::WTinyLfu);
+    assert!(PolicyKind::Opt.build(10).is_err());
+}
+
+#[test]
+fn heavier_than_capacity_is_rejected() {
+    for kind in PolicyKind::online() {
+        let mut p = kind.build(5).unwrap();
+        let mut ev = Vec::new();
+        assert_eq!(p.access(1, 6, &mut ev), Access::Rejected, "{kind}");
+        assert!(p.is_empty());
+    }
+}
