@@ -11,7 +11,11 @@ use std::process::ExitCode;
 mod bundle;
 mod completions;
 mod demo;
+#[cfg(feature = "lazy")]
+mod lazy;
 mod output;
+#[cfg(feature = "profiler")]
+mod profile;
 
 /// What a subcommand reports back to `main`, which turns it into the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,17 +42,27 @@ enum Command {
     Demo(demo::Args),
     /// Print a shell completion script.
     Completions(completions::Args),
+    /// Lazy loading: preload hints (tags and `Link` header) for a bundled web front end.
+    #[cfg(feature = "lazy")]
+    Lazy(lazy::Args),
     /// Analyse JavaScript bundler output: sizes, findings, budgets, diffs, splitChunks.
     #[cfg(feature = "bundle")]
     Bundle(bundle::Args),
+    /// Analyse saved profiles: flame graphs, regressions against a baseline, suggestions.
+    #[cfg(feature = "profiler")]
+    Profile(profile::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Completions(args) => completions::run(args),
+        #[cfg(feature = "lazy")]
+        Command::Lazy(args) => lazy::run(args),
         #[cfg(feature = "bundle")]
         Command::Bundle(args) => bundle::run(args),
+        #[cfg(feature = "profiler")]
+        Command::Profile(args) => profile::run(args),
     }
 }
 

@@ -124,9 +124,17 @@ pub fn suggest(traces: &[Trace], config: &SuggestConfig) -> Vec<Suggestion> {
         .filter(|t| !t.spans.is_empty())
         .map(Prepared::new)
         .collect();
-    let mut out = Vec::new();
-    out.extend(batching(&prepared, config));
-    out.extend(caching(&prepared, config));
+    let mut out = batching(&prepared, config);
+    // Spans already flagged as N+1 get the batching advice, not a second one to cache them.
+    let batched: BTreeSet<String> = out
+        .iter()
+        .flat_map(|s| s.evidence.paths.iter().cloned())
+        .collect();
+    out.extend(
+        caching(&prepared, config)
+            .into_iter()
+            .filter(|s| !s.evidence.paths.iter().any(|p| batched.contains(p))),
+    );
     out.extend(parallelization(&prepared, config));
     out.extend(lazy_loading(&prepared, config));
     for s in &mut out {

@@ -4,6 +4,8 @@
 //! Each capability contributes a [`section::Section`] (one module here each); the sample
 //! service lives in [`workload`].
 
+#[cfg(feature = "profiler")]
+mod profiler;
 mod section;
 mod workload;
 
@@ -52,6 +54,9 @@ fn sections() -> Vec<Box<dyn Section>> {
     vec![
         Box::new(Planned("budget")),
         Box::new(Planned("leak")),
+        #[cfg(feature = "profiler")]
+        Box::new(profiler::ProfilerSection::new()),
+        #[cfg(not(feature = "profiler"))]
         Box::new(Planned("profiler")),
         Box::new(Planned("cache")),
         Box::new(Planned("lazy")),
