@@ -50,6 +50,9 @@ pub enum CodecError {
         /// The checksum of the bytes read.
         computed: u32,
     },
+    /// The payload decoded with bytes left over: it holds another type.
+    #[error("{0} bytes left over after the value: the record holds another type")]
+    TrailingBytes(usize),
     /// serde (postcard) failed.
     #[error("serialization: {0}")]
     Serde(#[from] postcard::Error),
@@ -120,9 +123,15 @@ impl Record<'_> {
             .map(|t| t.duration_since(now).unwrap_or(Duration::ZERO))
     }
 
-    /// Deserializes the payload.
+    /// Deserializes the payload, which must be consumed exactly (trailing bytes mean the
+    /// record holds another type).
     pub fn decode<V: DeserializeOwned>(&self) -> Result<V, CodecError> {
-        Ok(postcard::from_bytes(self.payload)?)
+        let (value, rest) = postcard::take_from_bytes(self.payload)?;
+        if rest.is_empty() {
+            Ok(value)
+        } else {
+            Err(CodecError::TrailingBytes(rest.len()))
+        }
     }
 }
 
@@ -174,6 +183,11 @@ mod tests {
         let bytes = encode_value(&7u8, None).unwrap();
         assert_eq!(bytes.len(), RECORD_OVERHEAD + 1, "compact");
         assert_eq!(decode_value::<u8>(&bytes).unwrap(), (7, None));
+        let bytes = encode_value(&"abc", None).unwrap();
+        assert!(matches!(
+            decode_value::<u64>(&bytes),
+            Err(CodecError::TrailingBytes(3))
+        ));
     }
 
     #[test]

@@ -15,7 +15,8 @@
 //!   without a runtime.
 
 use super::codec::{self, CodecError};
-use super::evict::{Evictor, EvictorKind};
+use super::evict::Evictor;
+use crate::policy::PolicyKind;
 use super::tier::{Hit, Tier, TierError, TierFuture, TierKind, TierUsage};
 use parking_lot::Mutex;
 use perfkit_core::{SharedClock, SystemClock};
@@ -54,8 +55,8 @@ pub struct DiskTierConfig {
     pub durability: DiskDurability,
     /// With [`DiskDurability::Periodic`], fsync every this many writes.
     pub sync_every: u32,
-    /// The eviction policy.
-    pub policy: EvictorKind,
+    /// The eviction policy (weights are bytes).
+    pub policy: PolicyKind,
 }
 
 impl DiskTierConfig {
@@ -67,7 +68,7 @@ impl DiskTierConfig {
             name: "disk".to_owned(),
             durability: DiskDurability::default(),
             sync_every: 64,
-            policy: EvictorKind::default(),
+            policy: PolicyKind::Lru,
         }
     }
 }
@@ -128,9 +129,10 @@ impl DiskTier {
         if let Some(dir) = config.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(disk_err)?;
         }
+        let mut index = Evictor::new(config.policy, config.capacity_bytes)
+            .map_err(|e| TierError::Disk(e.to_string()))?;
         let db = Database::create(&config.path).map_err(disk_err)?;
         let now = clock.wall();
-        let mut index = Evictor::new(config.policy);
         let mut recovery = Recovery::default();
         let mut bytes = 0u64;
         let txn = db.begin_write().map_err(disk_err)?;
@@ -147,9 +149,18 @@ impl DiskTier {
                     }
                     Ok(_) => {
                         let size = (key.len() + value.len()) as u64;
-                        bytes += size;
-                        index.insert(key, size);
-                        recovery.kept += 1;
+                        let admission = index.admit(key, size);
+                        for (victim, victim_size) in admission.victims {
+                            bytes -= victim_size;
+                            recovery.kept -= 1;
+                            drop_keys.push(victim);
+                        }
+                        if admission.admitted {
+                            bytes += size;
+                            recovery.kept += 1;
+                        } else {
+                            drop_keys.push(key.to_vec());
+                        }
                     }
                     Err(_) => {
                         recovery.corrupt += 1;
@@ -177,8 +188,6 @@ impl DiskTier {
                 config,
             }),
         };
-        // Respect a capacity lowered since the file was written.
-        tier.evict_to_capacity(0)?;
         Ok(tier)
     }
 
@@ -214,8 +223,10 @@ impl DiskTier {
                 Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
                 Err(e) => return Err(disk_err(e)),
             };
-            match table.get(key).map_err(disk_err)? {
-                Some(guard) => guard.value().to_vec(),
+            let found = table.get(key).map_err(disk_err)?.map(|g| g.value().to_vec());
+            self.inner.index.lock().lookup(key);
+            match found {
+                Some(bytes) => bytes,
                 None => return Ok(None),
             }
         };
@@ -225,10 +236,7 @@ impl DiskTier {
                 self.remove_raw(key)?;
                 Ok(None)
             }
-            Ok(_) => {
-                self.inner.index.lock().touch(key);
-                Ok(Some(bytes))
-            }
+            Ok(_) => Ok(Some(bytes)),
             Err(e) => {
                 self.drop_corrupt(key)?;
                 Err(TierError::Corrupt(e))
@@ -241,43 +249,41 @@ impl DiskTier {
         self.remove_raw(key)
     }
 
-    /// Stores a record (already encoded) under an encoded key, evicting to stay within the
-    /// byte capacity. A record larger than the whole capacity is not stored.
+    /// Stores a record (already encoded) under an encoded key if the eviction policy admits
+    /// it, evicting to stay within the byte capacity.
     pub fn put_raw(&self, key: &[u8], record: &[u8]) -> Result<(), TierError> {
         let size = (key.len() + record.len()) as u64;
-        if size > self.inner.config.capacity_bytes {
+        let mut writes = self.inner.writer.lock();
+        let admission = self.inner.index.lock().admit(key, size);
+        if !admission.admitted && admission.victims.is_empty() && admission.replaced == 0 {
             return Ok(());
         }
-        let mut writes = self.inner.writer.lock();
-        let victims = {
-            let mut index = self.inner.index.lock();
-            let old = index.remove(key).unwrap_or(0);
-            let used = self.inner.bytes.load(Ordering::Relaxed) - old;
-            let victims = index.victims_for(used + size, self.inner.config.capacity_bytes);
-            index.insert(key, size);
-            (victims, old)
-        };
-        let (victims, old) = victims;
         let txn = self.begin_write(&mut writes)?;
         {
             let mut table = txn.open_table(TABLE).map_err(disk_err)?;
-            for (victim, _) in &victims {
+            for (victim, _) in &admission.victims {
                 table.remove(victim.as_slice()).map_err(disk_err)?;
             }
-            table.insert(key, record).map_err(disk_err)?;
+            if admission.admitted {
+                table.insert(key, record).map_err(disk_err)?;
+            } else {
+                table.remove(key).map_err(disk_err)?;
+            }
         }
         txn.commit().map_err(disk_err)?;
-        let freed: u64 = victims.iter().map(|(_, s)| s).sum();
+        let freed: u64 = admission.victims.iter().map(|(_, s)| s).sum();
         let i = &self.inner;
-        i.bytes.fetch_add(size, Ordering::Relaxed);
-        i.bytes.fetch_sub(old + freed, Ordering::Relaxed);
-        if old == 0 {
-            i.entries.fetch_add(1, Ordering::Relaxed);
+        let evicted = admission.victims.len() as u64;
+        if admission.admitted {
+            i.bytes.fetch_add(size, Ordering::Relaxed);
+            if admission.replaced == 0 {
+                i.entries.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        i.entries
-            .fetch_sub(victims.len() as u64, Ordering::Relaxed);
-        i.evictions
-            .fetch_add(victims.len() as u64, Ordering::Relaxed);
+        i.bytes
+            .fetch_sub(admission.replaced + freed, Ordering::Relaxed);
+        i.entries.fetch_sub(evicted, Ordering::Relaxed);
+        i.evictions.fetch_add(evicted, Ordering::Relaxed);
         Ok(())
     }
 
@@ -308,37 +314,6 @@ impl DiskTier {
             self.inner.bytes.fetch_sub(size, Ordering::Relaxed);
             self.inner.entries.fetch_sub(1, Ordering::Relaxed);
         }
-        Ok(())
-    }
-
-    /// Evicts until at most `capacity - headroom` bytes are used.
-    fn evict_to_capacity(&self, headroom: u64) -> Result<(), TierError> {
-        let mut writes = self.inner.writer.lock();
-        let used = self.inner.bytes.load(Ordering::Relaxed);
-        let victims = self
-            .inner
-            .index
-            .lock()
-            .victims_for(used + headroom, self.inner.config.capacity_bytes);
-        if victims.is_empty() {
-            return Ok(());
-        }
-        let txn = self.begin_write(&mut writes)?;
-        {
-            let mut table = txn.open_table(TABLE).map_err(disk_err)?;
-            for (victim, _) in &victims {
-                table.remove(victim.as_slice()).map_err(disk_err)?;
-            }
-        }
-        txn.commit().map_err(disk_err)?;
-        let freed: u64 = victims.iter().map(|(_, s)| s).sum();
-        self.inner.bytes.fetch_sub(freed, Ordering::Relaxed);
-        self.inner
-            .entries
-            .fetch_sub(victims.len() as u64, Ordering::Relaxed);
-        self.inner
-            .evictions
-            .fetch_add(victims.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
