@@ -6,6 +6,8 @@
 
 #[cfg(feature = "profiler")]
 mod profiler;
+#[cfg(feature = "lazy")]
+mod lazy;
 mod section;
 mod workload;
 
@@ -59,6 +61,9 @@ fn sections() -> Vec<Box<dyn Section>> {
         #[cfg(not(feature = "profiler"))]
         Box::new(Planned("profiler")),
         Box::new(Planned("cache")),
+        #[cfg(feature = "lazy")]
+        Box::new(lazy::LazySection::new()),
+        #[cfg(not(feature = "lazy"))]
         Box::new(Planned("lazy")),
     ]
 }
