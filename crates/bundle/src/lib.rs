@@ -17,7 +17,7 @@
 //! ```
 //! use perfkit_bundle::{analyze, Options};
 //! # let dir = tempfile::tempdir()?;
-//! // A bundle with an inline-free external source map: two sources on one line.
+//! // A bundle with an external source map: two sources on one line.
 //! std::fs::write(dir.path().join("app.js"), "aaaabbbb\n//# sourceMappingURL=app.js.map\n")?;
 //! std::fs::write(
 //!     dir.path().join("app.js.map"),
@@ -27,7 +27,7 @@
 //! let sources = &analysis.sources[0];
 //! assert_eq!(sources.files["src/a.js"], 4);
 //! assert_eq!(sources.files["node_modules/b/index.js"], 4);
-//! assert_eq!(analysis.assets[0].raw, 4 + 4 + 1 + 33);
+//! assert_eq!(analysis.assets[0].raw, 41);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

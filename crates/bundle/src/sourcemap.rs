@@ -447,7 +447,7 @@ mod tests {
     fn attributes_spans_and_unmapped() {
         // line 0: "abcdef": col 0 -> src0, col 2 -> src1, col 4 -> no source.
         // line 1: "ghij": col 1 -> src0 ("g" unmapped).
-        let map = br#"{"version":3,"sources":["a.js","b.js"],"mappings":"AAAA,EACA,E;CADA"}"#;
+        let map = br#"{"version":3,"sources":["a.js","b.js"],"mappings":"AAAA,ECAA,E;CDAA"}"#;
         let sm = SourceMap::parse(map).unwrap();
         let code = b"abcdef\nghij\n//# sourceMappingURL=x.js.map\n";
         let a = sm.attribute(code);
