@@ -113,15 +113,14 @@ fn hints(args: HintsArgs) -> anyhow::Result<Outcome> {
             CrossOriginArg::None => CrossOrigin::None,
         },
     };
-    let hints = hints_from_path(&args.manifest, &args.entry, format, &options).with_context(
-        || {
+    let hints =
+        hints_from_path(&args.manifest, &args.entry, format, &options).with_context(|| {
             format!(
                 "cannot compute preload hints for entry `{}` from {}",
                 args.entry,
                 args.manifest.display()
             )
-        },
-    )?;
+        })?;
     if args.json {
         output::print_json(&hints_json(&hints))?;
     } else {
@@ -150,7 +149,15 @@ mod tests {
         keys.sort();
         assert_eq!(
             keys,
-            ["css", "entry", "html", "link_header", "modulepreload", "prefetch", "script"]
+            [
+                "css",
+                "entry",
+                "html",
+                "link_header",
+                "modulepreload",
+                "prefetch",
+                "script"
+            ]
         );
         assert_eq!(v["entry"], "main.js");
         assert_eq!(v["script"], "/assets/main.js");

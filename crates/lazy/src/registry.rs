@@ -594,16 +594,16 @@ impl Report for RegistryReport {
             .sum();
         figures.push(Figure::bytes("loaded_bytes", loaded_bytes));
         for r in &self.resources {
+            // Figure names are snake case: `search-model` gives `search_model_load_time`.
+            let key: String = r
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
             if let Some(t) = r.metrics.last_load_time {
-                figures.push(Figure::secs(
-                    format!("{}_load_time", r.name),
-                    t.as_secs_f64(),
-                ));
+                figures.push(Figure::secs(format!("{key}_load_time"), t.as_secs_f64()));
             }
-            figures.push(Figure::count(
-                format!("{}_attempts", r.name),
-                r.metrics.attempts,
-            ));
+            figures.push(Figure::count(format!("{key}_attempts"), r.metrics.attempts));
         }
         figures
     }
@@ -626,7 +626,7 @@ impl Report for RegistryReport {
                     attempts,
                     trigger,
                 } => format!(
-                    "{}: loaded {} in {} after {attempts} attempt(s) (strategy: {}), used {} time(s)",
+                    "{}: loaded {} in {} after {attempts} attempt(s) (strategy: {}), {}",
                     r.name,
                     match trigger {
                         LoadTrigger::FirstUse => "on first use",
@@ -634,7 +634,10 @@ impl Report for RegistryReport {
                     },
                     perfkit_core::units::format_duration(*load_time),
                     r.strategy,
-                    r.gets
+                    match r.gets {
+                        0 => "not used yet".to_owned(),
+                        n => format!("used {n} time(s)"),
+                    }
                 ),
                 LoadState::Failed { error, .. } => {
                     out.push(Finding::new(

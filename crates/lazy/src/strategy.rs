@@ -33,7 +33,7 @@ impl fmt::Display for Preload {
             Preload::Eager => f.write_str("eager"),
             Preload::Idle => f.write_str("idle"),
             Preload::Delay(d) => write!(f, "delay {}", perfkit_core::units::format_duration(*d)),
-            Preload::OnSignal(name) => write!(f, "on signal {name}"),
+            Preload::OnSignal(name) => write!(f, "on signal {name:?}"),
             Preload::OnFirstUse => f.write_str("on first use"),
         }
     }
