@@ -3,8 +3,7 @@
 
 use perfkit_cache::policy::PolicyKind;
 use perfkit_cache::tiered::{
-    DiskDurability, DiskTier, DiskTierConfig, MemoryTier, Tier, TierKind, TieredCache,
-    WarmStrategy,
+    DiskDurability, DiskTier, DiskTierConfig, MemoryTier, Tier, TierKind, TieredCache, WarmStrategy,
 };
 use perfkit_core::ManualClock;
 use redb::ReadableTable;
@@ -53,7 +52,11 @@ async fn loads_once_then_serves_from_memory_and_promotes_from_disk() {
     // Invalidation reaches every tier.
     cache2.invalidate(&1).await;
     assert_eq!(cache2.get(&1).await, None);
-    assert_eq!(cache.get(&1).await.as_deref(), Some("one"), "cache 1 memory still has it");
+    assert_eq!(
+        cache.get(&1).await.as_deref(),
+        Some("one"),
+        "cache 1 memory still has it"
+    );
     assert_eq!(cache2.metrics().tiers[1].entries, 0);
 }
 
@@ -97,7 +100,10 @@ async fn ttl_is_respected_in_every_tier_and_promotion_keeps_the_time_left() {
     assert_eq!(cache.get(&1).await, Some(100));
     let left = mem.get_now(&1).unwrap().ttl_left.unwrap();
     // The disk keeps expiry in wall-clock milliseconds.
-    assert!(left <= Duration::from_secs(4) && left > Duration::from_millis(3998), "{left:?}");
+    assert!(
+        left <= Duration::from_secs(4) && left > Duration::from_millis(3998),
+        "{left:?}"
+    );
     clock.advance(Duration::from_secs(4));
     assert_eq!(cache.get(&1).await, None, "expired everywhere");
     let m = cache.metrics();
@@ -150,7 +156,9 @@ async fn loader_errors_are_shared_and_not_cached() {
         .build()
         .unwrap();
     let r = cache
-        .get_with(&1, || async { Err::<u64, _>(std::io::Error::other("db down")) })
+        .get_with(&1, || async {
+            Err::<u64, _>(std::io::Error::other("db down"))
+        })
         .await;
     assert!(r.unwrap_err().to_string().contains("db down"));
     assert_eq!(cache.get_with(&1, || ok(5)).await.unwrap(), 5);
@@ -216,7 +224,10 @@ async fn a_corrupt_disk_entry_is_detected_dropped_and_counted() {
     assert_eq!(d.recovery().corrupt, 2);
     assert_eq!(d.recovery().kept, 8);
     assert!(d.get_sync::<u64, String>(&3).unwrap().is_none());
-    assert_eq!(d.get_sync::<u64, String>(&5).unwrap().unwrap().value, "value-5");
+    assert_eq!(
+        d.get_sync::<u64, String>(&5).unwrap().unwrap().value,
+        "value-5"
+    );
     assert_eq!(Tier::<u64, String>::usage(&d).corrupt, 2);
 
     // Corruption found at read time (a record of another type) is dropped, never returned.
@@ -272,7 +283,12 @@ fn a_writer_killed_mid_write_leaves_only_whole_values() {
     let path = dir.path().join("crash.redb");
     for round in 0..3 {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["crash_child_writer", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash_child_writer",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CRASH_ENV, &path)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -337,7 +353,10 @@ async fn warming_runs_by_priority_reports_progress_pauses_and_cancels() {
     assert_eq!((p.keys_total, p.keys_done, p.keys_failed), (200, 200, 0));
     assert_eq!(p.strategies_done, 2);
     let log = order.lock().unwrap();
-    assert!(log[..100].iter().all(|(s, _)| *s == "high"), "high priority first");
+    assert!(
+        log[..100].iter().all(|(s, _)| *s == "high"),
+        "high priority first"
+    );
     assert_eq!(cache.get(&7).await, Some(14));
 
     // Pause while "under memory pressure", then resume; then cancel another run.
@@ -362,7 +381,11 @@ async fn warming_runs_by_priority_reports_progress_pauses_and_cancels() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     assert!(seen_paused);
-    assert_eq!(handle.progress().keys_done, 0, "nothing warmed while paused");
+    assert_eq!(
+        handle.progress().keys_done,
+        0,
+        "nothing warmed while paused"
+    );
     pressure.store(false, Ordering::SeqCst);
     let p = handle.wait().await;
     assert_eq!(p.keys_done, 10);
@@ -470,7 +493,11 @@ async fn recommendations_carry_numbers() {
     let clock = ManualClock::new();
     let dir = tempfile::tempdir().unwrap();
     let cache: TieredCache<u64, u64> = TieredCache::builder()
-        .tier(MemoryTier::with_clock(50, PolicyKind::Lru, clock.shared()).unwrap().named("l1"))
+        .tier(
+            MemoryTier::with_clock(50, PolicyKind::Lru, clock.shared())
+                .unwrap()
+                .named("l1"),
+        )
         .tier(disk(&dir, 1 << 20))
         .sample_rate(1.0)
         .build()
@@ -478,7 +505,11 @@ async fn recommendations_carry_numbers() {
     let mut rng = Rng(42);
     // 400 keys looping: L1 at 50 entries under LRU gets nothing; more capacity helps.
     for i in 0..4_000u64 {
-        let k = if rng.next() % 4 == 0 { rng.next() % 400 } else { i % 150 };
+        let k = if rng.next() % 4 == 0 {
+            rng.next() % 400
+        } else {
+            i % 150
+        };
         cache.get_with(&k, || ok(k)).await.unwrap();
     }
     let recs = cache.recommendations();
@@ -513,7 +544,10 @@ async fn ttl_advice_when_entries_expire_before_reuse() {
     }
     let recs = cache.recommendations();
     let ttl = recs.iter().find(|r| r.kind == "ttl").expect("ttl advice");
-    assert!(ttl.message.contains("expire before their next use: raise TTL"));
+    assert!(
+        ttl.message
+            .contains("expire before their next use: raise TTL")
+    );
     // 150 reuses of a cached key, 50 of which found it expired.
     assert!((ttl.current - 1.0 / 3.0).abs() < 0.01, "{ttl:?}");
 }
@@ -521,7 +555,11 @@ async fn ttl_advice_when_entries_expire_before_reuse() {
 #[tokio::test]
 async fn shrink_metrics_and_prometheus_names() {
     let cache: TieredCache<u64, u64> = TieredCache::builder()
-        .tier(MemoryTier::new(1000, PolicyKind::S3Fifo).unwrap().named("l1"))
+        .tier(
+            MemoryTier::new(1000, PolicyKind::S3Fifo)
+                .unwrap()
+                .named("l1"),
+        )
         .build()
         .unwrap();
     for k in 0..500u64 {

@@ -70,7 +70,7 @@ fn fmt_count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -93,7 +93,9 @@ where
     }
 
     fn scaled(&self, capacity: u64) -> u64 {
-        ((capacity as f64) * self.shared.trace.rate()).round().max(1.0) as u64
+        ((capacity as f64) * self.shared.trace.rate())
+            .round()
+            .max(1.0) as u64
     }
 
     /// Advice with numbers, from the metrics and miniature simulations on the sampled
@@ -126,45 +128,46 @@ where
             // Capacity: what doubling or quadrupling would give.
             for factor in [2u64, 4] {
                 let bigger = capacity.saturating_mul(factor);
-                if let Some(r) = simulate(current, self.scaled(bigger), keys) {
-                    if r - base >= 0.05 {
-                        out.push(Recommendation {
-                            kind: "capacity".into(),
-                            tier: name.to_owned(),
-                            message: format!(
-                                "{name} at {} entries would raise its hit ratio from {} to {}",
-                                fmt_count(bigger),
-                                pct(base),
-                                pct(r)
-                            ),
-                            current: base,
-                            projected: r,
-                        });
-                        break;
-                    }
+                if let Some(r) = simulate(current, self.scaled(bigger), keys)
+                    && r - base >= 0.05
+                {
+                    out.push(Recommendation {
+                        kind: "capacity".into(),
+                        tier: name.to_owned(),
+                        message: format!(
+                            "{name} at {} entries would raise its hit ratio from {} to {}",
+                            fmt_count(bigger),
+                            pct(base),
+                            pct(r)
+                        ),
+                        current: base,
+                        projected: r,
+                    });
+                    break;
                 }
             }
             // Policy: the best online policy at the same capacity.
             let best = PolicyKind::online()
                 .filter_map(|k| Some((k, simulate(k, self.scaled(capacity), keys)?)))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
-            if let Some((kind, r)) = best {
-                if kind != current && r - base >= 0.02 {
-                    out.push(Recommendation {
-                        kind: "policy".into(),
-                        tier: name.to_owned(),
-                        message: format!(
-                            "{} would beat {} by {:.0} points on this workload ({} against {})",
-                            kind.name(),
-                            current.name(),
-                            (r - base) * 100.0,
-                            pct(r),
-                            pct(base)
-                        ),
-                        current: base,
-                        projected: r,
-                    });
-                }
+            if let Some((kind, r)) = best
+                && kind != current
+                && r - base >= 0.02
+            {
+                out.push(Recommendation {
+                    kind: "policy".into(),
+                    tier: name.to_owned(),
+                    message: format!(
+                        "{} would beat {} by {:.0} points on this workload ({} against {})",
+                        kind.name(),
+                        current.name(),
+                        (r - base) * 100.0,
+                        pct(r),
+                        pct(base)
+                    ),
+                    current: base,
+                    projected: r,
+                });
             }
         }
     }
@@ -418,7 +421,10 @@ mod tests {
     #[test]
     fn simulation_matches_a_hand_count() {
         // Capacity 2, LRU: 1 2 1 3 1 2 -> hits at the 3rd and 5th requests.
-        assert_eq!(simulate(PolicyKind::Lru, 2, &[1, 2, 1, 3, 1, 2]), Some(2.0 / 6.0));
+        assert_eq!(
+            simulate(PolicyKind::Lru, 2, &[1, 2, 1, 3, 1, 2]),
+            Some(2.0 / 6.0)
+        );
         assert_eq!(simulate(PolicyKind::Lru, 2, &[]), None);
     }
 }

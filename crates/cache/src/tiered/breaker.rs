@@ -107,7 +107,10 @@ impl Breaker {
             self.state.store(CLOSED, Ordering::Release);
             return;
         }
-        let failures = self.failures.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        let failures = self
+            .failures
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
         let should_open = permit == Permit::Probe
             || (inner.open_until.is_none() && failures >= self.config.failure_threshold);
         if should_open {

@@ -88,7 +88,9 @@ impl<K, V> Clone for TieredCache<K, V> {
 impl<K: 'static, V: 'static> std::fmt::Debug for TieredCache<K, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.shared.slots.iter().map(|s| s.tier.name()).collect();
-        f.debug_struct("TieredCache").field("tiers", &names).finish()
+        f.debug_struct("TieredCache")
+            .field("tiers", &names)
+            .finish()
     }
 }
 
@@ -250,7 +252,10 @@ where
     }
 
     async fn promote(&self, found_at: usize, key: &K, hit: &Hit<V>) {
-        for slot in self.shared.slots[..found_at].iter().filter(|s| s.promote_into) {
+        for slot in self.shared.slots[..found_at]
+            .iter()
+            .filter(|s| s.promote_into)
+        {
             slot.metrics.promotions.fetch_add(1, Ordering::Relaxed);
             self.write_slot(slot, key, &hit.value, hit.ttl_left).await;
         }
@@ -276,7 +281,8 @@ where
         Fut: Future<Output = Result<V, E>>,
         E: Into<Box<dyn std::error::Error + Send + Sync + 'static>>,
     {
-        self.get_with_ttl(key, self.shared.default_ttl, loader).await
+        self.get_with_ttl(key, self.shared.default_ttl, loader)
+            .await
     }
 
     /// Like [`get_with`](Self::get_with), writing the loaded value with `ttl`.
@@ -368,7 +374,11 @@ where
     /// Evicts about `fraction` of the entries of every memory tier (for memory pressure:
     /// call it from a memory budget's cleanup hook). Returns how many were evicted.
     pub fn shrink_memory(&self, fraction: f64) -> u64 {
-        self.shared.slots.iter().map(|s| s.tier.shrink(fraction)).sum()
+        self.shared
+            .slots
+            .iter()
+            .map(|s| s.tier.shrink(fraction))
+            .sum()
     }
 
     /// The tiers' names, top first.

@@ -76,8 +76,9 @@ pub fn decode_key<K: DeserializeOwned>(bytes: &[u8]) -> Result<K, CodecError> {
 pub fn expiry_millis(expires_at: Option<SystemTime>) -> u64 {
     expires_at
         .map(|t| {
-            t.duration_since(UNIX_EPOCH)
-                .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1))
+            t.duration_since(UNIX_EPOCH).map_or(1, |d| {
+                u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+            })
         })
         .unwrap_or(0)
 }
@@ -210,11 +211,17 @@ mod tests {
             for bit in 0..8 {
                 let mut bad = bytes.clone();
                 bad[i] ^= 1 << bit;
-                assert!(decode_value::<Vec<u32>>(&bad).is_err(), "byte {i} bit {bit}");
+                assert!(
+                    decode_value::<Vec<u32>>(&bad).is_err(),
+                    "byte {i} bit {bit}"
+                );
             }
         }
         for len in 0..bytes.len() {
-            assert!(decode_value::<Vec<u32>>(&bytes[..len]).is_err(), "truncated to {len}");
+            assert!(
+                decode_value::<Vec<u32>>(&bytes[..len]).is_err(),
+                "truncated to {len}"
+            );
         }
     }
 

@@ -16,8 +16,8 @@
 
 use super::codec::{self, CodecError};
 use super::evict::Evictor;
-use crate::policy::PolicyKind;
 use super::tier::{Hit, Tier, TierError, TierFuture, TierKind, TierUsage};
+use crate::policy::PolicyKind;
 use parking_lot::Mutex;
 use perfkit_core::{SharedClock, SystemClock};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -223,7 +223,10 @@ impl DiskTier {
                 Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
                 Err(e) => return Err(disk_err(e)),
             };
-            let found = table.get(key).map_err(disk_err)?.map(|g| g.value().to_vec());
+            let found = table
+                .get(key)
+                .map_err(disk_err)?
+                .map(|g| g.value().to_vec());
             self.inner.index.lock().lookup(key);
             match found {
                 Some(bytes) => bytes,
@@ -292,7 +295,7 @@ impl DiskTier {
         *writes = writes.wrapping_add(1);
         let durable = match self.inner.config.durability {
             DiskDurability::Immediate => true,
-            DiskDurability::Periodic => *writes % self.inner.config.sync_every.max(1) == 0,
+            DiskDurability::Periodic => writes.is_multiple_of(self.inner.config.sync_every.max(1)),
         };
         if !durable {
             txn.set_durability(Durability::None).map_err(disk_err)?;

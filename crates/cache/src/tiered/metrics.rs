@@ -31,9 +31,7 @@ fn stripe() -> usize {
 impl LatencyHistogram {
     pub(crate) fn new() -> Self {
         LatencyHistogram {
-            stripes: (0..STRIPES)
-                .map(|_| Mutex::new(new_histogram()))
-                .collect(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(new_histogram())).collect(),
         }
     }
 
@@ -176,7 +174,11 @@ impl TierSnapshot {
 }
 
 pub(crate) fn ratio(num: u64, den: u64) -> f64 {
-    if den == 0 { 0.0 } else { num as f64 / den as f64 }
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
 }
 
 /// The whole cache's metrics at a point in time.
@@ -218,35 +220,96 @@ impl CacheSnapshot {
         counter("requests_total", "Cache reads.", self.requests);
         counter("hits_total", "Cache reads answered by a tier.", self.hits);
         counter("loads_total", "Loader runs.", self.loads);
-        counter("load_errors_total", "Loader runs that failed.", self.load_errors);
+        counter(
+            "load_errors_total",
+            "Loader runs that failed.",
+            self.load_errors,
+        );
         counter(
             "coalesced_total",
             "Reads that waited for another caller's load.",
             self.coalesced,
         );
-        counter("invalidations_total", "Keys invalidated.", self.invalidations);
+        counter(
+            "invalidations_total",
+            "Keys invalidated.",
+            self.invalidations,
+        );
         type Field = fn(&TierSnapshot) -> f64;
         let per_tier: [(&str, &str, &str, Field); 14] = [
-            ("tier_hits_total", "counter", "Lookups that found the key.", |t| t.hits as f64),
-            ("tier_misses_total", "counter", "Lookups that did not find the key.", |t| t.misses as f64),
-            ("tier_errors_total", "counter", "Failed tier operations.", |t| t.errors as f64),
-            ("tier_skipped_total", "counter", "Lookups skipped by an open breaker.", |t| t.skipped as f64),
-            ("tier_promotions_total", "counter", "Values promoted into the tier.", |t| t.promotions as f64),
-            ("tier_evictions_total", "counter", "Entries evicted for capacity.", |t| t.evictions as f64),
-            ("tier_corrupt_total", "counter", "Corrupt entries dropped.", |t| t.corrupt as f64),
-            ("tier_expired_total", "counter", "Entries found expired.", |t| t.expired as f64),
-            ("tier_entries", "gauge", "Entries stored.", |t| t.entries as f64),
+            (
+                "tier_hits_total",
+                "counter",
+                "Lookups that found the key.",
+                |t| t.hits as f64,
+            ),
+            (
+                "tier_misses_total",
+                "counter",
+                "Lookups that did not find the key.",
+                |t| t.misses as f64,
+            ),
+            (
+                "tier_errors_total",
+                "counter",
+                "Failed tier operations.",
+                |t| t.errors as f64,
+            ),
+            (
+                "tier_skipped_total",
+                "counter",
+                "Lookups skipped by an open breaker.",
+                |t| t.skipped as f64,
+            ),
+            (
+                "tier_promotions_total",
+                "counter",
+                "Values promoted into the tier.",
+                |t| t.promotions as f64,
+            ),
+            (
+                "tier_evictions_total",
+                "counter",
+                "Entries evicted for capacity.",
+                |t| t.evictions as f64,
+            ),
+            (
+                "tier_corrupt_total",
+                "counter",
+                "Corrupt entries dropped.",
+                |t| t.corrupt as f64,
+            ),
+            (
+                "tier_expired_total",
+                "counter",
+                "Entries found expired.",
+                |t| t.expired as f64,
+            ),
+            ("tier_entries", "gauge", "Entries stored.", |t| {
+                t.entries as f64
+            }),
             ("tier_bytes", "gauge", "Bytes stored.", |t| t.bytes as f64),
-            ("tier_hit_ratio", "gauge", "Hits over lookups.", |t| t.hit_ratio),
-            ("tier_breaker_open", "gauge", "1 when the breaker is open or probing.", |t| {
-                f64::from(u8::from(t.breaker != BreakerState::Closed))
+            ("tier_hit_ratio", "gauge", "Hits over lookups.", |t| {
+                t.hit_ratio
             }),
-            ("tier_lookup_p50_seconds", "gauge", "Median lookup latency.", |t| {
-                t.latency_p50_ns as f64 / 1e9
-            }),
-            ("tier_lookup_p99_seconds", "gauge", "99th percentile lookup latency.", |t| {
-                t.latency_p99_ns as f64 / 1e9
-            }),
+            (
+                "tier_breaker_open",
+                "gauge",
+                "1 when the breaker is open or probing.",
+                |t| f64::from(u8::from(t.breaker != BreakerState::Closed)),
+            ),
+            (
+                "tier_lookup_p50_seconds",
+                "gauge",
+                "Median lookup latency.",
+                |t| t.latency_p50_ns as f64 / 1e9,
+            ),
+            (
+                "tier_lookup_p99_seconds",
+                "gauge",
+                "99th percentile lookup latency.",
+                |t| t.latency_p99_ns as f64 / 1e9,
+            ),
         ];
         for (name, kind, help, field) in per_tier {
             let _ = writeln!(out, "# HELP {prefix}_{name} {help}");
@@ -265,7 +328,9 @@ impl CacheSnapshot {
 }
 
 fn escape_label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -88,8 +88,8 @@ impl RedisTier {
                 "the Redis tier must be created inside a tokio runtime".to_owned(),
             ));
         }
-        let client =
-            redis::Client::open(config.url.as_str()).map_err(|e| TierError::Remote(e.to_string()))?;
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| TierError::Remote(e.to_string()))?;
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.timeout))
             .set_response_timeout(Some(config.timeout))
@@ -125,12 +125,11 @@ impl RedisTier {
     {
         let permit = self.inner.breaker.acquire().ok_or(TierError::CircuitOpen)?;
         let timeout = self.inner.config.timeout;
-        let result =
-            match tokio::time::timeout(timeout, op(self.inner.manager.clone())).await {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(TierError::Remote(e.to_string())),
-                Err(_) => Err(TierError::Timeout(timeout)),
-            };
+        let result = match tokio::time::timeout(timeout, op(self.inner.manager.clone())).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(TierError::Remote(e.to_string())),
+            Err(_) => Err(TierError::Timeout(timeout)),
+        };
         self.inner.breaker.record(permit, result.is_ok());
         result
     }
@@ -172,8 +171,10 @@ impl RedisTier {
     /// Deletes an encoded key.
     pub async fn remove_raw(&self, key: &[u8]) -> Result<(), TierError> {
         let full = self.full_key(key);
-        self.guarded(|mut c| async move { redis::cmd("DEL").arg(&full).query_async::<()>(&mut c).await })
-            .await
+        self.guarded(
+            |mut c| async move { redis::cmd("DEL").arg(&full).query_async::<()>(&mut c).await },
+        )
+        .await
     }
 
     /// Pings the server (under the breaker and timeout).

@@ -143,7 +143,8 @@ where
     /// Starts warming in the background (on the current tokio runtime), strategies by
     /// descending priority. Dropping the handle cancels it; see [`WarmHandle::detach`].
     pub fn warm(mut self) -> WarmHandle {
-        self.strategies.sort_by_key(|s| std::cmp::Reverse(s.priority));
+        self.strategies
+            .sort_by_key(|s| std::cmp::Reverse(s.priority));
         let shared = Arc::new(Shared::default());
         let task = tokio::spawn(run(self, Arc::clone(&shared)));
         WarmHandle {
