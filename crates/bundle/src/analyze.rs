@@ -3,11 +3,11 @@
 
 use crate::build::{Build, ExportsInfo};
 use crate::error::BundleError;
-use crate::measure::{load, measure_all, Measured};
+use crate::measure::{Measured, load, measure_all};
 use crate::model::{Analysis, Asset, AssetSources, Chunk, Entry, Format, Module, PackageSize};
 use crate::package::{normalize, package_of};
-use serde::de::IgnoredAny;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -101,7 +101,66 @@ pub(crate) fn read_build(input: &Path, opts: &Options) -> Result<Build, BundleEr
     }
 }
 
+/// The keys of the top-level object among the first `limit` bytes, read with a small
+/// tokenizer (strings and nesting only), so that detection does not scan a 600 MB file.
+fn leading_keys(bytes: &[u8], limit: usize) -> Vec<String> {
+    let bytes = &bytes[..bytes.len().min(limit)];
+    let mut keys = Vec::new();
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    let mut expect_key = false;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'{' => {
+                depth += 1;
+                expect_key = depth == 1;
+            }
+            b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => expect_key = true,
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if depth == 1 && expect_key {
+                    if let Some(k) = bytes.get(start..i) {
+                        keys.push(String::from_utf8_lossy(k).into_owned());
+                    }
+                    expect_key = false;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    keys
+}
+
 fn detect(bytes: &[u8], path: &Path) -> Result<Format, BundleError> {
+    const WEBPACK: [&str; 12] = [
+        "hash",
+        "version",
+        "rspackVersion",
+        "time",
+        "builtAt",
+        "publicPath",
+        "outputPath",
+        "assets",
+        "chunks",
+        "modules",
+        "children",
+        "entrypoints",
+    ];
+    for key in leading_keys(bytes, 1 << 16) {
+        if key == "inputs" || key == "outputs" {
+            return Ok(Format::Esbuild);
+        }
+        if WEBPACK.contains(&key.as_str()) {
+            return Ok(Format::Webpack);
+        }
+    }
     let probe: Probe = serde_json::from_slice(bytes).map_err(|e| BundleError::UnknownFormat {
         path: path.to_path_buf(),
         reason: format!("not a JSON object: {e}"),
@@ -211,7 +270,14 @@ fn assemble(build: Build, measured: Vec<Measured>, with_brotli: bool) -> Analysi
     let modules = if modules_from_maps {
         modules_from_sources(&assets, &measured)
     } else {
-        modules_from_build(build_modules, &assets, &asset_index, &measured, &chunks, outputs_from_bundler)
+        modules_from_build(
+            build_modules,
+            &assets,
+            &asset_index,
+            &measured,
+            &chunks,
+            outputs_from_bundler,
+        )
     };
     let modules = with_shares(modules, &assets, &asset_index, &chunks, with_brotli);
     let entries = entries_of(build_entries, &chunks, &assets, &asset_index, with_brotli);
@@ -301,7 +367,10 @@ fn modules_from_build(
             .filter_map(|(a, b)| asset_index.get(a).map(|&i| (i, *b)))
             .collect();
         if !from_bundler {
-            by_key.entry(normalize(&bm.name)).or_default().push(out.len());
+            by_key
+                .entry(normalize(&bm.name))
+                .or_default()
+                .push(out.len());
         }
         let provided = match bm.provided {
             ExportsInfo::Count(n) => Some(n as u64),
@@ -344,7 +413,13 @@ fn modules_from_build(
             let pick = candidates
                 .iter()
                 .copied()
-                .find(|&i| out[i].module.chunks.iter().any(|c| asset.chunks.contains(c)))
+                .find(|&i| {
+                    out[i]
+                        .module
+                        .chunks
+                        .iter()
+                        .any(|c| asset.chunks.contains(c))
+                })
                 .or_else(|| candidates.first().copied());
             if let Some(i) = pick {
                 out[i].per_asset.push((ai, bytes));
@@ -390,7 +465,9 @@ fn with_shares(
                     let a = &assets[ai];
                     out += bytes;
                     gzip = gzip.zip(share(bytes, a.gzip, a.raw)).map(|(x, y)| x + y);
-                    brotli = brotli.zip(share(bytes, a.brotli, a.raw)).map(|(x, y)| x + y);
+                    brotli = brotli
+                        .zip(share(bytes, a.brotli, a.raw))
+                        .map(|(x, y)| x + y);
                 }
                 m.output_size = Some(out);
                 m.gzip = gzip;
@@ -448,7 +525,9 @@ fn entries_of(
 fn packages_of(modules: &[Module]) -> Vec<PackageSize> {
     let mut map: BTreeMap<&str, PackageSize> = BTreeMap::new();
     for m in modules {
-        let Some(pkg) = m.package.as_deref() else { continue };
+        let Some(pkg) = m.package.as_deref() else {
+            continue;
+        };
         let p = map.entry(pkg).or_insert_with(|| PackageSize {
             name: pkg.to_owned(),
             modules: 0,
@@ -468,4 +547,35 @@ fn packages_of(modules: &[Module]) -> Vec<PackageSize> {
         kb.cmp(&ka).then_with(|| a.name.cmp(&b.name))
     });
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detection_reads_leading_keys_only() {
+        let keys = leading_keys(
+            br#"{"hash":"x","a\"b":{"inputs":1},"outputs":[{"modules":2}]}"#,
+            1000,
+        );
+        assert_eq!(keys, vec!["hash", "a\\\"b", "outputs"]);
+        assert_eq!(
+            detect(br#"{"inputs":{},"outputs":{}}"#, Path::new("m.json")).unwrap(),
+            Format::Esbuild
+        );
+        assert_eq!(
+            detect(br#"{"version":"5","modules":[]}"#, Path::new("s.json")).unwrap(),
+            Format::Webpack
+        );
+        assert_eq!(
+            detect(
+                br#"{"src/a.js":{"file":"a.js"}}"#,
+                Path::new("manifest.json")
+            )
+            .unwrap(),
+            Format::Vite
+        );
+        assert!(detect(br#"{"x":1}"#, Path::new("x.json")).is_err());
+    }
 }

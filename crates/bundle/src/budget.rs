@@ -17,8 +17,8 @@
 
 use crate::error::BundleError;
 use crate::model::Analysis;
-use perfkit_core::units::format_bytes;
 use perfkit_core::ByteSize;
+use perfkit_core::units::format_bytes;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 
@@ -91,7 +91,10 @@ struct RawBudget {
 pub fn parse_limit(text: &str) -> Result<u64, BundleError> {
     let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     // size-limit writes `KB` for 1000 bytes.
-    let compact = compact.replace("KB", "kB").replace("Kb", "kB").replace("kb", "kB");
+    let compact = compact
+        .replace("KB", "kB")
+        .replace("Kb", "kB")
+        .replace("kb", "kB");
     compact
         .parse::<ByteSize>()
         .map(|b| b.as_u64())
@@ -117,7 +120,10 @@ pub fn parse(text: &str) -> Result<Vec<Budget>, BundleError> {
                 Some(OneOrMany::Many(v)) => v,
             };
             if paths.is_empty() && r.entry.is_none() {
-                return Err(BundleError::Budget(format!("budget #{} has neither \"path\" nor \"entry\"", i + 1)));
+                return Err(BundleError::Budget(format!(
+                    "budget #{} has neither \"path\" nor \"entry\"",
+                    i + 1
+                )));
             }
             let limit = match r.limit {
                 Limit::Bytes(b) => b,
@@ -268,27 +274,50 @@ pub fn check(a: &Analysis, budgets: &[Budget]) -> CheckReport {
 impl CheckReport {
     /// A table for a terminal: one row per budget, failures marked.
     pub fn render_table(&self) -> String {
-        let w = self.results.iter().map(|r| r.name.len()).max().unwrap_or(6).max(6);
+        let w = self
+            .results
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         let mut s = String::new();
-        let _ = writeln!(s, "  {:w$}  {:>7}  {:>12}  {:>12}  {:>7}  status", "budget", "size of", "size", "limit", "used");
+        let _ = writeln!(
+            s,
+            "  {:w$}  {:>7}  {:>12}  {:>12}  {:>7}  status",
+            "budget", "size of", "size", "limit", "used"
+        );
         for r in &self.results {
             let comp = format!("{:?}", r.compression).to_lowercase();
             let size = r.size.map_or_else(|| "-".to_owned(), format_bytes);
-            let used = r
-                .size
-                .map_or_else(|| "-".to_owned(), |sz| format!("{:.0} %", sz as f64 * 100.0 / r.limit.max(1) as f64));
+            let used = r.size.map_or_else(
+                || "-".to_owned(),
+                |sz| format!("{:.0} %", sz as f64 * 100.0 / r.limit.max(1) as f64),
+            );
             let status = match (&r.error, r.passed) {
                 (Some(e), _) => format!("ERROR: {e}"),
                 (None, true) => "ok".to_owned(),
-                (None, false) => format!("EXCEEDED by {}", format_bytes(r.size.unwrap_or(0).saturating_sub(r.limit))),
+                (None, false) => format!(
+                    "EXCEEDED by {}",
+                    format_bytes(r.size.unwrap_or(0).saturating_sub(r.limit))
+                ),
             };
-            let _ = writeln!(s, "  {:w$}  {comp:>7}  {size:>12}  {:>12}  {used:>7}  {status}", r.name, format_bytes(r.limit));
+            let _ = writeln!(
+                s,
+                "  {:w$}  {comp:>7}  {size:>12}  {:>12}  {used:>7}  {status}",
+                r.name,
+                format_bytes(r.limit)
+            );
         }
         let failed = self.results.iter().filter(|r| !r.passed).count();
         if failed == 0 {
             let _ = writeln!(s, "all {} budget(s) met", self.results.len());
         } else {
-            let _ = writeln!(s, "{failed} of {} budget(s) exceeded or unmeasurable", self.results.len());
+            let _ = writeln!(
+                s,
+                "{failed} of {} budget(s) exceeded or unmeasurable",
+                self.results.len()
+            );
         }
         s
     }
@@ -315,6 +344,10 @@ mod tests {
         assert_eq!(parse_limit("2 KiB").unwrap(), 2048);
         assert!(parse_limit("ten").is_err());
         assert!(parse(r#"[{"limit": "1 kB"}]"#).is_err());
-        assert!(parse(r#"{"budgets": [{"path": "*.js", "limit": "1 kB", "gzip": false}]}"#).unwrap()[0].compression == Compression::Raw);
+        assert!(
+            parse(r#"{"budgets": [{"path": "*.js", "limit": "1 kB", "gzip": false}]}"#).unwrap()[0]
+                .compression
+                == Compression::Raw
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! analysis consumes.
 
 use crate::model::Format;
-use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -164,7 +164,7 @@ impl<'de> Deserialize<'de> for Bytes {
                 Ok(Bytes(v.max(0) as u64))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Bytes, E> {
-                if v.is_finite() && v >= 0.0 && v < 9.0e18 {
+                if (0.0..9.0e18).contains(&v) {
                     Ok(Bytes(v as u64))
                 } else {
                     Err(E::custom(format!("byte count {v} out of range")))

@@ -49,7 +49,9 @@ pub struct BundleDiff {
 pub fn read_saved(path: &Path) -> Option<Analysis> {
     use std::io::Read as _;
     let mut head = [0u8; 256];
-    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
     let head = String::from_utf8_lossy(&head[..n]);
     if !head.trim_start().starts_with('{') || !head.contains("\"format\"") {
         return None;
@@ -67,9 +69,16 @@ fn compare(old: &Sizes, new: &Sizes) -> Vec<Delta> {
     let mut out: Vec<Delta> = keys
         .into_iter()
         .map(|k| make(k, old.get(k).copied(), new.get(k).copied()))
-        .filter(|d| d.delta != 0 || d.old.is_none() || d.new.is_none() || d.gzip_delta.unwrap_or(0) != 0)
+        .filter(|d| {
+            d.delta != 0 || d.old.is_none() || d.new.is_none() || d.gzip_delta.unwrap_or(0) != 0
+        })
         .collect();
-    out.sort_by(|a, b| b.delta.unsigned_abs().cmp(&a.delta.unsigned_abs()).then_with(|| a.name.cmp(&b.name)));
+    out.sort_by(|a, b| {
+        b.delta
+            .unsigned_abs()
+            .cmp(&a.delta.unsigned_abs())
+            .then_with(|| a.name.cmp(&b.name))
+    });
     out
 }
 
@@ -98,7 +107,11 @@ fn make(name: &str, old: Option<(u64, Option<u64>)>, new: Option<(u64, Option<u6
 fn chunk_sizes(a: &Analysis) -> Sizes {
     let mut m = Sizes::new();
     for c in &a.chunks {
-        let key = if c.names.is_empty() { format!("#{}", c.id) } else { c.names.join("+") };
+        let key = if c.names.is_empty() {
+            format!("#{}", c.id)
+        } else {
+            c.names.join("+")
+        };
         let e = m.entry(key).or_insert((0, Some(0)));
         e.0 += c.raw;
         e.1 = e.1.zip(c.gzip).map(|(x, y)| x + y);
@@ -108,15 +121,28 @@ fn chunk_sizes(a: &Analysis) -> Sizes {
 
 /// Compares two analyses.
 pub fn diff(old: &Analysis, new: &Analysis) -> BundleDiff {
-    let entries = |a: &Analysis| -> Sizes { a.entries.iter().map(|e| (e.name.clone(), (e.raw, e.gzip))).collect() };
+    let entries = |a: &Analysis| -> Sizes {
+        a.entries
+            .iter()
+            .map(|e| (e.name.clone(), (e.raw, e.gzip)))
+            .collect()
+    };
     let packages = |a: &Analysis| -> Sizes {
         a.packages
             .iter()
-            .map(|p| (p.name.clone(), (p.output_size.unwrap_or(p.stat_size), p.gzip)))
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    (p.output_size.unwrap_or(p.stat_size), p.gzip),
+                )
+            })
             .collect()
     };
     let total = |a: &Analysis| -> (u64, Option<u64>) {
-        let gz = a.assets.iter().try_fold(0u64, |acc, x| x.gzip.map(|g| acc + g));
+        let gz = a
+            .assets
+            .iter()
+            .try_fold(0u64, |acc, x| x.gzip.map(|g| acc + g));
         (a.total_raw(), gz)
     };
     BundleDiff {
@@ -147,9 +173,15 @@ impl BundleDiff {
             format_bytes(t.old.unwrap_or(0)),
             format_bytes(t.new.unwrap_or(0)),
             signed(t.delta),
-            t.gzip_delta.map(|g| format!(", gzip {}", signed(g))).unwrap_or_default()
+            t.gzip_delta
+                .map(|g| format!(", gzip {}", signed(g)))
+                .unwrap_or_default()
         );
-        for (title, rows) in [("entries", &self.entries), ("chunks", &self.chunks), ("packages", &self.packages)] {
+        for (title, rows) in [
+            ("entries", &self.entries),
+            ("chunks", &self.chunks),
+            ("packages", &self.packages),
+        ] {
             if rows.is_empty() {
                 continue;
             }
@@ -163,7 +195,9 @@ impl BundleDiff {
                     show(d.old),
                     show(d.new),
                     signed(d.delta),
-                    d.gzip_delta.map(|g| format!("  gzip {}", signed(g))).unwrap_or_default()
+                    d.gzip_delta
+                        .map(|g| format!("  gzip {}", signed(g)))
+                        .unwrap_or_default()
                 );
             }
         }

@@ -4,8 +4,8 @@
 use crate::build::{Build, BuildAsset, BuildChunk, BuildEntry, BuildModule, Bytes, ExportsInfo};
 use crate::error::BundleError;
 use crate::model::Format;
-use serde::de::IgnoredAny;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -56,12 +56,20 @@ struct OutputInput {
 
 /// Reads an esbuild metafile. Output paths are resolved against the metafile's directory,
 /// else against `dist`.
-pub(crate) fn read(bytes: &[u8], meta_path: &Path, dist: Option<&Path>) -> Result<Build, BundleError> {
+pub(crate) fn read(
+    bytes: &[u8],
+    meta_path: &Path,
+    dist: Option<&Path>,
+) -> Result<Build, BundleError> {
     let meta: Metafile = serde_json::from_slice(bytes)
         .map_err(|e| BundleError::json("esbuild metafile", e).in_file(meta_path))?;
     let base = meta_path.parent().unwrap_or(Path::new("."));
     let mut build = Build::new(Format::Esbuild);
-    let code: Vec<&String> = meta.outputs.keys().filter(|k| !k.ends_with(".map")).collect();
+    let code: Vec<&String> = meta
+        .outputs
+        .keys()
+        .filter(|k| !k.ends_with(".map"))
+        .collect();
     let mut missing = 0usize;
     for name in &code {
         let path = resolve(name, base, dist);
@@ -197,9 +205,18 @@ mod tests {
         let b = read(json, Path::new("/nonexistent/meta.json"), None).unwrap();
         assert_eq!(b.assets.len(), 3);
         assert_eq!(b.entries[0].name, "a");
-        let initial: Vec<_> = b.chunks.iter().filter(|c| c.initial).map(|c| c.id.as_str()).collect();
+        let initial: Vec<_> = b
+            .chunks
+            .iter()
+            .filter(|c| c.initial)
+            .map(|c| c.id.as_str())
+            .collect();
         assert_eq!(initial, vec!["out/a.js", "out/chunk.js"]);
-        let x = b.modules.iter().find(|m| m.name == "node_modules/x/i.js").unwrap();
+        let x = b
+            .modules
+            .iter()
+            .find(|m| m.name == "node_modules/x/i.js")
+            .unwrap();
         assert_eq!(x.output, vec![("out/chunk.js".to_owned(), 30)]);
     }
 

@@ -5,8 +5,8 @@
 
 use crate::model::{Analysis, BundleFinding, Duplicate, Module, PackageCopy};
 use crate::package::install_path;
-use perfkit_core::units::format_bytes;
 use perfkit_core::Severity;
+use perfkit_core::units::format_bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The bytes a module costs: output size when known, else stat size.
@@ -118,25 +118,34 @@ fn duplicate_modules(a: &Analysis, dups: &mut Vec<Duplicate>, out: &mut Vec<Bund
                 .collect(),
             bytes,
         });
-        let group = m.package.clone().unwrap_or_else(|| "(application code)".into());
+        let group = m
+            .package
+            .clone()
+            .unwrap_or_else(|| "(application code)".into());
         let g = per_group.entry(group).or_default();
         g.0 += bytes;
         g.1.extend(m.chunks.iter().cloned());
         g.2 += 1;
     }
-    module_dups.sort_by(|x, y| y.bytes.cmp(&x.bytes));
+    module_dups.sort_by_key(|d| std::cmp::Reverse(d.bytes));
     module_dups.truncate(500);
     dups.extend(module_dups);
     let names: HashMap<&str, String> = a
         .chunks
         .iter()
         .map(|c| {
-            let label = c.names.first().map_or_else(|| c.id.clone(), |n| format!("{n} ({})", c.id));
+            let label = c
+                .names
+                .first()
+                .map_or_else(|| c.id.clone(), |n| format!("{n} ({})", c.id));
             (c.id.as_str(), label)
         })
         .collect();
-    let mut groups: Vec<_> = per_group.into_iter().filter(|(_, g)| g.0 >= 4 * 1024).collect();
-    groups.sort_by(|x, y| y.1 .0.cmp(&x.1 .0));
+    let mut groups: Vec<_> = per_group
+        .into_iter()
+        .filter(|(_, g)| g.0 >= 4 * 1024)
+        .collect();
+    groups.sort_by_key(|g| std::cmp::Reverse(g.1.0));
     for (group, (bytes, chunks, count)) in groups.into_iter().take(15) {
         let labels: Vec<String> = chunks
             .iter()
@@ -169,13 +178,17 @@ fn whole_library_imports(a: &Analysis, out: &mut Vec<BundleFinding>) {
     }
     let mut pkgs: BTreeMap<&str, Pkg> = BTreeMap::new();
     for m in &a.modules {
-        let Some(pkg) = m.package.as_deref() else { continue };
+        let Some(pkg) = m.package.as_deref() else {
+            continue;
+        };
         let p = pkgs.entry(pkg).or_default();
         let c = cost(m);
         p.bytes += c;
         p.esm |= m.esm;
-        if let (Some(provided), Some(used)) = (m.provided_exports, m.used_exports) {
-            if provided >= 5 {
+        if let (Some(provided), Some(used)) = (m.provided_exports, m.used_exports)
+            && provided >= 5
+        {
+            {
                 let used = used.min(provided);
                 p.provided += provided;
                 p.used += used;
@@ -241,7 +254,10 @@ fn heavy_initial(a: &Analysis, out: &mut Vec<BundleFinding>) {
     let mut loaders: HashMap<&str, BTreeSet<&str>> = HashMap::new();
     for e in &a.entries {
         for c in &e.chunks {
-            loaders.entry(c.as_str()).or_default().insert(e.name.as_str());
+            loaders
+                .entry(c.as_str())
+                .or_default()
+                .insert(e.name.as_str());
         }
     }
     // (package or module, entry) -> bytes of modules that only that entry loads initially
@@ -257,14 +273,23 @@ fn heavy_initial(a: &Analysis, out: &mut Vec<BundleFinding>) {
         if initial_entries.len() != 1 {
             continue;
         }
-        let Some(entry) = initial_entries.into_iter().next() else { continue };
-        let n_initial = m.chunks.iter().filter(|c| loaders.contains_key(c.as_str())).count() as u64;
+        let Some(entry) = initial_entries.into_iter().next() else {
+            continue;
+        };
+        let n_initial = m
+            .chunks
+            .iter()
+            .filter(|c| loaders.contains_key(c.as_str()))
+            .count() as u64;
         let share = cost(m) * n_initial / (m.chunks.len() as u64).max(1);
         let key = m.package.clone().unwrap_or_else(|| m.name.clone());
         *groups.entry((key, entry)).or_default() += share;
     }
-    let mut single: Vec<((String, &str), u64)> = groups.into_iter().filter(|(_, b)| *b >= 30 * 1024).collect();
-    single.sort_by(|x, y| y.1.cmp(&x.1));
+    let mut single: Vec<((String, &str), u64)> = groups
+        .into_iter()
+        .filter(|(_, b)| *b >= 30 * 1024)
+        .collect();
+    single.sort_by_key(|s| std::cmp::Reverse(s.1));
     for ((subject, entry), bytes) in single.into_iter().take(8) {
         out.push(finding(
             "heavy_initial_module",
@@ -283,7 +308,9 @@ fn locale_packs(a: &Analysis, out: &mut Vec<BundleFinding>) {
     // package -> (locales, bytes)
     let mut packs: BTreeMap<&str, (BTreeSet<&str>, u64)> = BTreeMap::new();
     for m in &a.modules {
-        let Some(pkg) = m.package.as_deref() else { continue };
+        let Some(pkg) = m.package.as_deref() else {
+            continue;
+        };
         let Some((_, after)) = m.name.rsplit_once(&format!("{pkg}/")) else {
             continue;
         };
@@ -304,8 +331,12 @@ fn locale_packs(a: &Analysis, out: &mut Vec<BundleFinding>) {
             continue;
         }
         let advice = match pkg {
-            "moment" => "keep only the locales you use with webpack's IgnorePlugin or ContextReplacementPlugin (or moment-locales-webpack-plugin)",
-            "date-fns" => "import the locales you use one by one (date-fns/locale/<code>) instead of the whole locale index",
+            "moment" => {
+                "keep only the locales you use with webpack's IgnorePlugin or ContextReplacementPlugin (or moment-locales-webpack-plugin)"
+            }
+            "date-fns" => {
+                "import the locales you use one by one (date-fns/locale/<code>) instead of the whole locale index"
+            }
             _ => "import only the locales you use",
         };
         out.push(finding(
@@ -322,7 +353,11 @@ fn locale_packs(a: &Analysis, out: &mut Vec<BundleFinding>) {
 }
 
 fn equivalent_packages(a: &Analysis, out: &mut Vec<BundleFinding>) {
-    const PAIRS: [(&str, &str); 3] = [("lodash", "lodash-es"), ("moment", "dayjs"), ("underscore", "lodash")];
+    const PAIRS: [(&str, &str); 3] = [
+        ("lodash", "lodash-es"),
+        ("moment", "dayjs"),
+        ("underscore", "lodash"),
+    ];
     let size = |name: &str| -> u64 {
         a.packages
             .iter()

@@ -7,7 +7,7 @@
 
 use crate::findings::cost;
 use crate::model::Analysis;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// One treemap node: `[name, raw, gzip, children]` in the embedded JSON.
@@ -50,28 +50,39 @@ pub fn tree(a: &Analysis) -> Value {
         let mut sum_gz = 0u64;
         if let Some(p) = by_chunk.remove(c.id.as_str()) {
             for (pkg, mut mods) in p {
-                mods.sort_by(|x, y| y.1.cmp(&x.1));
+                mods.sort_by_key(|m| std::cmp::Reverse(m.1));
                 let raw: u64 = mods.iter().map(|m| m.1).sum();
                 let gz: u64 = mods.iter().map(|m| m.2).sum();
                 sum += raw;
                 sum_gz += gz;
-                let leaves = mods.into_iter().map(|(n, r, g)| node(&n, r, Some(g), Vec::new())).collect();
+                let leaves = mods
+                    .into_iter()
+                    .map(|(n, r, g)| node(&n, r, Some(g), Vec::new()))
+                    .collect();
                 pkgs.push((raw, node(&pkg, raw, Some(gz), leaves)));
             }
         }
         let known_out = a.modules.iter().any(|m| m.output_size.is_some());
         if known_out && c.raw > sum {
             let rest_gz = c.gzip.map(|g| g.saturating_sub(sum_gz));
-            pkgs.push((c.raw - sum, node("(unattributed)", c.raw - sum, rest_gz, Vec::new())));
+            pkgs.push((
+                c.raw - sum,
+                node("(unattributed)", c.raw - sum, rest_gz, Vec::new()),
+            ));
         }
-        pkgs.sort_by(|x, y| y.0.cmp(&x.0));
+        pkgs.sort_by_key(|p| std::cmp::Reverse(p.0));
         let total = if known_out { c.raw.max(sum) } else { sum };
         let label = match c.names.first() {
             Some(n) => format!("{n} [{}]{}", c.id, if c.initial { "" } else { " async" }),
             None => format!("chunk {}{}", c.id, if c.initial { "" } else { " async" }),
         };
         if total > 0 {
-            chunks.push(node(&label, total, c.gzip, pkgs.into_iter().map(|p| p.1).collect()));
+            chunks.push(node(
+                &label,
+                total,
+                c.gzip,
+                pkgs.into_iter().map(|p| p.1).collect(),
+            ));
         }
     }
     let total: u64 = chunks.iter().map(|c| c[1].as_u64().unwrap_or(0)).sum();

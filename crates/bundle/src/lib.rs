@@ -47,7 +47,7 @@ pub mod splitchunks;
 mod vite;
 mod webpack;
 
-pub use analyze::{analyze, analyze_with_progress, Options};
+pub use analyze::{Options, analyze, analyze_with_progress};
 pub use error::BundleError;
 pub use measure::{brotli_size, gzip_size};
 pub use model::{

@@ -2,7 +2,8 @@
 //! and source map attribution, as independent tasks spread over all cores.
 
 use crate::error::BundleError;
-use crate::sourcemap::{find_map_ref, MapRef, SourceMap};
+use crate::sourcemap::{MapRef, SourceMap, find_map_ref};
+#[cfg(feature = "compress")]
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,9 +40,11 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, BundleError> {
 }
 
 /// A writer that only counts bytes.
+#[cfg(feature = "compress")]
 #[derive(Default)]
 struct Counter(u64);
 
+#[cfg(feature = "compress")]
 impl Write for Counter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0 += buf.len() as u64;
@@ -53,6 +56,7 @@ impl Write for Counter {
 }
 
 /// Size of `data` after gzip at level 9 (the gzip header and trailer included).
+#[cfg(feature = "compress")]
 pub fn gzip_size(data: &[u8]) -> u64 {
     let mut enc = flate2::write::GzEncoder::new(Counter::default(), flate2::Compression::new(9));
     // Writing to a counter cannot fail.
@@ -60,7 +64,20 @@ pub fn gzip_size(data: &[u8]) -> u64 {
     enc.finish().map_or(0, |c| c.0)
 }
 
+/// Without the `compress` feature (fuzz builds only), no compression is done: 0.
+#[cfg(not(feature = "compress"))]
+pub fn gzip_size(_data: &[u8]) -> u64 {
+    0
+}
+
+/// Without the `compress` feature (fuzz builds only), no compression is done: 0.
+#[cfg(not(feature = "compress"))]
+pub fn brotli_size(_data: &[u8]) -> u64 {
+    0
+}
+
 /// Size of `data` after brotli at quality 11 (window 22, as `brotli -q 11`).
+#[cfg(feature = "compress")]
 pub fn brotli_size(data: &[u8]) -> u64 {
     let params = brotli::enc::BrotliEncoderParams {
         quality: 11,
@@ -113,7 +130,10 @@ pub(crate) fn measure_all(
     let mut out: Vec<Measured> = files
         .iter()
         .map(|p| Measured {
-            raw: p.as_ref().and_then(|p| std::fs::metadata(p).ok()).map(|m| m.len()),
+            raw: p
+                .as_ref()
+                .and_then(|p| std::fs::metadata(p).ok())
+                .map(|m| m.len()),
             ..Measured::default()
         })
         .collect();
@@ -130,7 +150,7 @@ pub(crate) fn measure_all(
             tasks.push((i, Task::Brotli, size.saturating_mul(10)));
         }
     }
-    tasks.sort_by(|a, b| b.2.cmp(&a.2));
+    tasks.sort_by_key(|t| std::cmp::Reverse(t.2));
     let total = tasks.len();
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
@@ -199,7 +219,9 @@ fn run_task(path: &Path, task: Task) -> Measured {
                 });
             }
             Ok(None) => {}
-            Err(e) => m.warnings.push(format!("{}: source map skipped: {e}", path.display())),
+            Err(e) => m
+                .warnings
+                .push(format!("{}: source map skipped: {e}", path.display())),
         },
     }
     m
@@ -227,10 +249,12 @@ pub(crate) fn read_map(path: &Path, code: &[u8]) -> Result<Option<SourceMap>, Bu
         return Ok(None);
     };
     let bytes = load(&map_path)?;
-    SourceMap::parse(&bytes).map(Some).map_err(|e| e.in_file(&map_path))
+    SourceMap::parse(&bytes)
+        .map(Some)
+        .map_err(|e| e.in_file(&map_path))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "compress"))]
 mod tests {
     use super::*;
 

@@ -65,7 +65,10 @@ mod tests {
     fn install_paths() {
         assert_eq!(
             install_path("./node_modules/hoist-non-react-statics/node_modules/react-is/index.js"),
-            Some(("node_modules/hoist-non-react-statics/node_modules/react-is", "react-is"))
+            Some((
+                "node_modules/hoist-non-react-statics/node_modules/react-is",
+                "react-is"
+            ))
         );
         assert_eq!(
             install_path("webpack://x/./node_modules/@emotion/react/dist/a.js"),

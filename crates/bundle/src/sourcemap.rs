@@ -9,8 +9,8 @@
 //! `unmapped`, so the sources plus `unmapped` add up to the file's size exactly.
 
 use crate::error::BundleError;
-use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, Visitor};
 use std::fmt;
 
 /// The fields of a source map that attribution needs.
@@ -90,7 +90,8 @@ pub struct Attribution {
 impl SourceMap {
     /// Parses a source map from JSON bytes.
     pub fn parse(bytes: &[u8]) -> Result<SourceMap, BundleError> {
-        let raw: RawMap = serde_json::from_slice(bytes).map_err(|e| BundleError::json("source map", e))?;
+        let raw: RawMap =
+            serde_json::from_slice(bytes).map_err(|e| BundleError::json("source map", e))?;
         let _ = raw.version;
         if raw.sections.is_some() {
             return Err(BundleError::Unsupported(
@@ -147,11 +148,9 @@ impl SourceMap {
                 let start = offsets[i];
                 let end = offsets.get(i + 1).copied().unwrap_or(line.len());
                 let len = end.saturating_sub(start) as u64;
-                if let Some(src) = seg.source {
-                    if let Some(slot) = per_source.get_mut(src as usize) {
-                        *slot += len;
-                        mapped += len;
-                    }
+                if let Some(slot) = seg.source.and_then(|src| per_source.get_mut(src as usize)) {
+                    *slot += len;
+                    mapped += len;
                 }
             }
         }
@@ -177,7 +176,12 @@ fn join_root(root: &str, source: &str) -> String {
 /// comment (with surrounding whitespace), which is no source's code.
 fn source_map_comment_len(code: &[u8]) -> usize {
     let end = code.len();
-    let trimmed_end = end - code.iter().rev().take_while(|b| b.is_ascii_whitespace()).count();
+    let trimmed_end = end
+        - code
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
     let last_line_start = code[..trimmed_end]
         .iter()
         .rposition(|&b| b == b'\n')
@@ -269,7 +273,11 @@ fn decode_vlq(bytes: &[u8], pos: &mut usize) -> Option<i64> {
 
 /// Decodes `mappings` into segments per generated line. Malformed segments are skipped
 /// with a warning; values out of range make the segment unmapped.
-pub fn decode_mappings(mappings: &str, n_sources: usize, warnings: &mut Vec<String>) -> Vec<Vec<Segment>> {
+pub fn decode_mappings(
+    mappings: &str,
+    n_sources: usize,
+    warnings: &mut Vec<String>,
+) -> Vec<Vec<Segment>> {
     let bytes = mappings.as_bytes();
     let mut lines: Vec<Vec<Segment>> = vec![Vec::new()];
     let mut pos = 0usize;
@@ -332,7 +340,9 @@ pub fn decode_mappings(mappings: &str, n_sources: usize, warnings: &mut Vec<Stri
             }
             if source < 0 || source as u64 >= n_sources as u64 {
                 warn(warnings, || {
-                    format!("mapping on generated line {line_no} names source {source}, out of range (0..{n_sources})")
+                    format!(
+                        "mapping on generated line {line_no} names source {source}, out of range (0..{n_sources})"
+                    )
                 });
                 None
             } else {
@@ -452,7 +462,10 @@ mod tests {
         let code = b"abcdef\nghij\n//# sourceMappingURL=x.js.map\n";
         let a = sm.attribute(code);
         assert_eq!(a.per_source, vec![2 + 3, 2]);
-        assert_eq!(a.per_source.iter().sum::<u64>() + a.unmapped, code.len() as u64);
+        assert_eq!(
+            a.per_source.iter().sum::<u64>() + a.unmapped,
+            code.len() as u64
+        );
     }
 
     #[test]
@@ -460,9 +473,18 @@ mod tests {
         // "é" is 2 bytes, 1 UTF-16 unit; "😀" is 4 bytes, 2 units.
         let line = "é😀x".as_bytes();
         let segs = [
-            Segment { column: 0, source: Some(0) },
-            Segment { column: 1, source: Some(0) },
-            Segment { column: 3, source: Some(0) },
+            Segment {
+                column: 0,
+                source: Some(0),
+            },
+            Segment {
+                column: 1,
+                source: Some(0),
+            },
+            Segment {
+                column: 3,
+                source: Some(0),
+            },
         ];
         assert_eq!(byte_offsets(line, &segs), vec![0, 2, 6]);
     }
@@ -470,7 +492,11 @@ mod tests {
     #[test]
     fn hostile_mappings_warn_not_panic() {
         let mut w = Vec::new();
-        let lines = decode_mappings("AAAA,//////////////,gggggggggggggggggggggg,A!,AAAAAAA,AZZZ", 1, &mut w);
+        let lines = decode_mappings(
+            "AAAA,//////////////,gggggggggggggggggggggg,A!,AAAAAAA,AZZZ",
+            1,
+            &mut w,
+        );
         assert!(!w.is_empty());
         assert!(lines.len() == 1);
     }

@@ -83,7 +83,10 @@ pub fn propose(a: &Analysis) -> SplitPlan {
     let mut loaders: HashMap<&str, BTreeSet<&str>> = HashMap::new();
     for e in &a.entries {
         for c in &e.chunks {
-            loaders.entry(c.as_str()).or_default().insert(e.name.as_str());
+            loaders
+                .entry(c.as_str())
+                .or_default()
+                .insert(e.name.as_str());
         }
     }
     let mut shared_pkgs: BTreeMap<&str, u64> = BTreeMap::new();
@@ -118,7 +121,10 @@ pub fn propose(a: &Analysis) -> SplitPlan {
         groups.push(CacheGroup {
             key: "sharedVendors".into(),
             name: "shared-vendors".into(),
-            test: format!("[\\\\/]node_modules[\\\\/]({})[\\\\/]", alternation.join("|")),
+            test: format!(
+                "[\\\\/]node_modules[\\\\/]({})[\\\\/]",
+                alternation.join("|")
+            ),
             min_chunks: 2,
             priority: 20,
             members: names,
@@ -142,7 +148,11 @@ pub fn propose(a: &Analysis) -> SplitPlan {
         .iter()
         .map(|e| {
             let moved = removed.get(e.name.as_str()).copied().unwrap_or(0);
-            let after = if moved > 0 { e.raw.saturating_sub(moved) + shared_bytes } else { e.raw };
+            let after = if moved > 0 {
+                e.raw.saturating_sub(moved) + shared_bytes
+            } else {
+                e.raw
+            };
             let after_gzip = e.gzip.map(|g| {
                 if e.raw == 0 {
                     g
@@ -163,7 +173,10 @@ pub fn propose(a: &Analysis) -> SplitPlan {
     let mut notes = Vec::new();
     for f in &a.findings {
         match f.kind.as_str() {
-            "heavy_initial_module" | "locale_pack" | "whole_library_import" | "duplicate_package" => {
+            "heavy_initial_module"
+            | "locale_pack"
+            | "whole_library_import"
+            | "duplicate_package" => {
                 notes.push(f.message.clone());
             }
             _ => {}
@@ -197,8 +210,14 @@ impl SplitPlan {
     /// The proposal as a `webpack.config.js` fragment with the estimates as comments.
     pub fn to_js(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "// perfkit bundle splitchunks: proposed optimization.splitChunks");
-        let _ = writeln!(s, "// initial bytes per entry (raw, estimated from the module graph):");
+        let _ = writeln!(
+            s,
+            "// perfkit bundle splitchunks: proposed optimization.splitChunks"
+        );
+        let _ = writeln!(
+            s,
+            "// initial bytes per entry (raw, estimated from the module graph):"
+        );
         for e in &self.entries {
             let _ = writeln!(
                 s,
@@ -207,7 +226,8 @@ impl SplitPlan {
                 format_bytes(e.before),
                 format_bytes(e.after),
                 match (e.before_gzip, e.after_gzip) {
-                    (Some(b), Some(a)) => format!("   gzip {} -> {}", format_bytes(b), format_bytes(a)),
+                    (Some(b), Some(a)) =>
+                        format!("   gzip {} -> {}", format_bytes(b), format_bytes(a)),
                     _ => String::new(),
                 }
             );
@@ -218,9 +238,18 @@ impl SplitPlan {
             format_bytes(self.initial_total_before),
             format_bytes(self.initial_total_after)
         );
-        let _ = writeln!(s, "module.exports = {{\n  optimization: {{\n    splitChunks: {{\n      chunks: 'all',\n      cacheGroups: {{");
+        let _ = writeln!(
+            s,
+            "module.exports = {{\n  optimization: {{\n    splitChunks: {{\n      chunks: 'all',\n      cacheGroups: {{"
+        );
         for g in &self.cache_groups {
-            let _ = writeln!(s, "        // {} ({}): {}", g.name, format_bytes(g.bytes), summarize(&g.members));
+            let _ = writeln!(
+                s,
+                "        // {} ({}): {}",
+                g.name,
+                format_bytes(g.bytes),
+                summarize(&g.members)
+            );
             let _ = writeln!(
                 s,
                 "        {}: {{ test: /{}/, name: '{}', chunks: 'all', minChunks: {}, priority: {}, reuseExistingChunk: true, enforce: true }},",
@@ -242,6 +271,10 @@ fn summarize(members: &[String]) -> String {
     if members.len() <= 8 {
         members.join(", ")
     } else {
-        format!("{}, ... ({} in all)", members[..8].join(", "), members.len())
+        format!(
+            "{}, ... ({} in all)",
+            members[..8].join(", "),
+            members.len()
+        )
     }
 }

@@ -25,7 +25,11 @@ struct ManifestChunk {
 
 /// Reads a Vite manifest. The output directory is `dist`, else the manifest's directory's
 /// parent when the manifest sits in `.vite/`, else the manifest's directory.
-pub(crate) fn read_manifest(bytes: &[u8], manifest: &Path, dist: Option<&Path>) -> Result<Build, BundleError> {
+pub(crate) fn read_manifest(
+    bytes: &[u8],
+    manifest: &Path,
+    dist: Option<&Path>,
+) -> Result<Build, BundleError> {
     let chunks: BTreeMap<String, ManifestChunk> = serde_json::from_slice(bytes)
         .map_err(|e| BundleError::json("Vite manifest", e).in_file(manifest))?;
     let dir = manifest.parent().unwrap_or(Path::new("."));
@@ -67,14 +71,18 @@ pub(crate) fn read_manifest(bytes: &[u8], manifest: &Path, dist: Option<&Path>) 
         let mut stack = vec![key.as_str()];
         let mut seen = BTreeSet::new();
         while let Some(k) = stack.pop() {
-            if seen.insert(k) {
-                if let Some(ch) = chunks.get(k) {
-                    stack.extend(ch.imports.iter().map(String::as_str));
-                }
+            if seen.insert(k)
+                && let Some(ch) = chunks.get(k)
+            {
+                stack.extend(ch.imports.iter().map(String::as_str));
             }
         }
         initial.extend(seen.iter().map(|s| (*s).to_owned()));
-        let name = c.name.clone().or_else(|| c.src.clone()).unwrap_or_else(|| key.clone());
+        let name = c
+            .name
+            .clone()
+            .or_else(|| c.src.clone())
+            .unwrap_or_else(|| key.clone());
         build.entries.push(BuildEntry {
             name,
             chunks: seen.iter().map(|s| (*s).to_owned()).collect(),
@@ -85,7 +93,9 @@ pub(crate) fn read_manifest(bytes: &[u8], manifest: &Path, dist: Option<&Path>) 
             id: key.clone(),
             names: c.name.iter().cloned().collect(),
             initial: initial.contains(key),
-            files: std::iter::once(c.file.clone()).chain(c.css.iter().cloned()).collect(),
+            files: std::iter::once(c.file.clone())
+                .chain(c.css.iter().cloned())
+                .collect(),
         });
     }
     Ok(build)
@@ -110,7 +120,14 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Build, BundleError> {
     build.modules_from_maps = true;
     for rel in files {
         let path = dir.join(&rel);
-        let stem = rel.rsplit('/').next().unwrap_or(&rel).split('.').next().unwrap_or("").to_owned();
+        let stem = rel
+            .rsplit('/')
+            .next()
+            .unwrap_or(&rel)
+            .split('.')
+            .next()
+            .unwrap_or("")
+            .to_owned();
         let lazy = rel.contains(".chunk.") || rel.contains("/chunks/") || rel.contains("/async/");
         build.chunks.push(BuildChunk {
             id: rel.clone(),
@@ -135,7 +152,9 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, depth: usize) -> Result<
     for entry in entries {
         let entry = entry.map_err(|e| BundleError::io(dir, e))?;
         let path = entry.path();
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if kind.is_dir() {
@@ -143,11 +162,12 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, depth: usize) -> Result<
                 walk(root, &path, out, depth + 1)?;
             }
         } else if kind.is_file()
-            && [".js", ".mjs", ".cjs", ".css"].iter().any(|ext| name.ends_with(ext))
+            && [".js", ".mjs", ".cjs", ".css"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+            && let Ok(rel) = path.strip_prefix(root)
         {
-            if let Ok(rel) = path.strip_prefix(root) {
-                out.push(rel.to_string_lossy().replace('\\', "/"));
-            }
+            out.push(rel.to_string_lossy().replace('\\', "/"));
         }
     }
     Ok(())

@@ -1,11 +1,13 @@
 //! webpack and rspack `--json` stats: typed structures holding only the fields used,
 //! deserialized straight from the memory-mapped file (everything else is skipped).
 
-use crate::build::{Build, BuildAsset, BuildChunk, BuildEntry, BuildModule, Bytes, ExportsInfo, Id};
+use crate::build::{
+    Build, BuildAsset, BuildChunk, BuildEntry, BuildModule, Bytes, ExportsInfo, Id,
+};
 use crate::error::BundleError;
 use crate::model::Format;
-use serde::de::IgnoredAny;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -105,7 +107,11 @@ struct StatsEntrypoint {
 
 /// Reads webpack/rspack stats. `dist` is where the emitted files are; when `None`, the
 /// stats' `outputPath`, then `dist/` and the directory beside the stats file are tried.
-pub(crate) fn read(bytes: &[u8], stats_path: &Path, dist: Option<&Path>) -> Result<Build, BundleError> {
+pub(crate) fn read(
+    bytes: &[u8],
+    stats_path: &Path,
+    dist: Option<&Path>,
+) -> Result<Build, BundleError> {
     let stats: Stats<IgnoredAny> = serde_json::from_slice(bytes)
         .map_err(|e| BundleError::json("webpack stats", e).in_file(stats_path))?;
     if needs_chunk_modules(&stats) {
@@ -121,7 +127,11 @@ fn needs_chunk_modules(stats: &Stats<IgnoredAny>) -> bool {
         || stats.children.iter().any(needs_chunk_modules)
 }
 
-fn finish<M: ChunkModules>(stats: Stats<M>, stats_path: &Path, dist: Option<&Path>) -> Result<Build, BundleError> {
+fn finish<M: ChunkModules>(
+    stats: Stats<M>,
+    stats_path: &Path,
+    dist: Option<&Path>,
+) -> Result<Build, BundleError> {
     let mut build = Build::new(Format::Webpack);
     let base = stats_path.parent().unwrap_or(Path::new("."));
     let multi = !stats.children.is_empty() && stats.chunks.is_empty();
@@ -135,7 +145,14 @@ fn finish<M: ChunkModules>(stats: Stats<M>, stats_path: &Path, dist: Option<&Pat
     Ok(build)
 }
 
-fn add_compilation<M: ChunkModules>(build: &mut Build, stats: Stats<M>, base: &Path, dist: Option<&Path>, prefix: &str, multi: bool) {
+fn add_compilation<M: ChunkModules>(
+    build: &mut Build,
+    stats: Stats<M>,
+    base: &Path,
+    dist: Option<&Path>,
+    prefix: &str,
+    multi: bool,
+) {
     let Stats {
         name,
         output_path,
@@ -161,14 +178,19 @@ fn add_compilation<M: ChunkModules>(build: &mut Build, stats: Stats<M>, base: &P
     if dir.is_none() && !assets.is_empty() {
         build.warnings.push(format!(
             "emitted files not found (pass --dist DIR): sizes are the bundler's, without gzip{}",
-            output_path.map(|p| format!("; outputPath {p} does not exist")).unwrap_or_default()
+            output_path
+                .map(|p| format!("; outputPath {p} does not exist"))
+                .unwrap_or_default()
         ));
     }
     for asset in &assets {
         if asset.name.ends_with(".map") {
             continue;
         }
-        let path = dir.as_ref().map(|d| d.join(&asset.name)).filter(|p| p.is_file());
+        let path = dir
+            .as_ref()
+            .map(|d| d.join(&asset.name))
+            .filter(|p| p.is_file());
         build.assets.push(BuildAsset {
             name: asset.name.clone(),
             path,
@@ -186,7 +208,11 @@ fn add_compilation<M: ChunkModules>(build: &mut Build, stats: Stats<M>, base: &P
             id,
             names: chunk.names,
             initial: chunk.initial,
-            files: chunk.files.into_iter().filter(|f| !f.ends_with(".map")).collect(),
+            files: chunk
+                .files
+                .into_iter()
+                .filter(|f| !f.ends_with(".map"))
+                .collect(),
         });
     }
     for (name, ep) in entrypoints {
@@ -234,14 +260,20 @@ fn add_compilation<M: ChunkModules>(build: &mut Build, stats: Stats<M>, base: &P
 
 const MAX_NESTING: usize = 32;
 
-fn push_module(build: &mut Build, m: StatsModule, chunks: &[String], in_concat: bool, depth: usize) {
-    if let Some(inner) = m.modules.filter(|v| !v.is_empty()) {
-        if depth < MAX_NESTING {
-            for child in inner {
-                push_module(build, child, chunks, true, depth + 1);
-            }
-            return;
+fn push_module(
+    build: &mut Build,
+    m: StatsModule,
+    chunks: &[String],
+    in_concat: bool,
+    depth: usize,
+) {
+    if let Some(inner) = m.modules.filter(|v| !v.is_empty())
+        && depth < MAX_NESTING
+    {
+        for child in inner {
+            push_module(build, child, chunks, true, depth + 1);
         }
+        return;
     }
     build.modules.push(BuildModule {
         name: m.name,
@@ -256,7 +288,12 @@ fn push_module(build: &mut Build, m: StatsModule, chunks: &[String], in_concat: 
 }
 
 /// The directory holding the emitted files: the first candidate that contains one of them.
-pub(crate) fn find_dist(dist: Option<&Path>, output_path: Option<&str>, base: &Path, names: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find_dist(
+    dist: Option<&Path>,
+    output_path: Option<&str>,
+    base: &Path,
+    names: &[&str],
+) -> Option<PathBuf> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(d) = dist {
         candidates.push(d.to_path_buf());
@@ -267,9 +304,12 @@ pub(crate) fn find_dist(dist: Option<&Path>, output_path: Option<&str>, base: &P
         candidates.push(base.join("dist"));
         candidates.push(base.to_path_buf());
     }
-    candidates
-        .into_iter()
-        .find(|dir| names.iter().filter(|n| !n.ends_with(".map")).any(|n| dir.join(n).is_file()))
+    candidates.into_iter().find(|dir| {
+        names
+            .iter()
+            .filter(|n| !n.ends_with(".map"))
+            .any(|n| dir.join(n).is_file())
+    })
 }
 
 #[cfg(test)]
@@ -299,7 +339,21 @@ mod tests {
         let err = read(br#"{"assets":[{"name":5}]}"#, Path::new("s.json"), None).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("s.json") && msg.contains("line 1"), "{msg}");
-        assert!(read(br#"{"modules":[{"size":1e400}]}"#, Path::new("s.json"), None).is_err());
-        assert!(read(br#"{"chunks":[{"id":1,"names":"x"}]}"#, Path::new("s.json"), None).is_err());
+        assert!(
+            read(
+                br#"{"modules":[{"size":1e400}]}"#,
+                Path::new("s.json"),
+                None
+            )
+            .is_err()
+        );
+        assert!(
+            read(
+                br#"{"chunks":[{"id":1,"names":"x"}]}"#,
+                Path::new("s.json"),
+                None
+            )
+            .is_err()
+        );
     }
 }

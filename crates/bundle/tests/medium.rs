@@ -2,7 +2,7 @@
 //! stats + dist with maps, esbuild metafile + out/, Vite manifest). Skipped, with a printed
 //! line, when the data is absent.
 
-use perfkit_bundle::{analyze, Analysis, Format, Options};
+use perfkit_bundle::{Analysis, Format, Options, analyze};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +43,9 @@ fn webpack() -> Option<&'static Analysis> {
 
 #[test]
 fn asset_sizes_are_the_files_and_gzip_is_real_gzip_9() {
-    let (Some(dir), Some(a)) = (medium(), webpack()) else { return };
+    let (Some(dir), Some(a)) = (medium(), webpack()) else {
+        return;
+    };
     assert_eq!(a.format, Format::Webpack);
     assert_eq!(a.assets.len(), 8);
     for asset in &a.assets {
@@ -51,7 +53,10 @@ fn asset_sizes_are_the_files_and_gzip_is_real_gzip_9() {
         let len = std::fs::metadata(&path).unwrap().len();
         assert_eq!(asset.raw, len, "{}", asset.name);
         // An independent gzip: the gzip program at level 9, no name in the header.
-        let out = Command::new("gzip").args(["-9", "-n", "-c"]).arg(&path).output();
+        let out = Command::new("gzip")
+            .args(["-9", "-n", "-c"])
+            .arg(&path)
+            .output();
         let Ok(out) = out else {
             eprintln!("skipped gzip comparison: no gzip program");
             continue;
@@ -72,10 +77,22 @@ fn async_chunks_have_module_sizes_and_modules_add_up() {
     let async_chunks: Vec<_> = a.chunks.iter().filter(|c| !c.initial).collect();
     assert!(async_chunks.len() >= 6);
     for c in async_chunks.iter().filter(|c| c.raw > 10_000) {
-        let mods: Vec<_> = a.modules.iter().filter(|m| m.chunks.contains(&c.id)).collect();
+        let mods: Vec<_> = a
+            .modules
+            .iter()
+            .filter(|m| m.chunks.contains(&c.id))
+            .collect();
         assert!(!mods.is_empty(), "async chunk {} has modules", c.id);
-        let out: u64 = mods.iter().map(|m| m.output_size.expect("output size in async chunk")).sum();
-        assert!(out > c.raw / 2, "chunk {}: modules {out} of {}", c.id, c.raw);
+        let out: u64 = mods
+            .iter()
+            .map(|m| m.output_size.expect("output size in async chunk"))
+            .sum();
+        assert!(
+            out > c.raw / 2,
+            "chunk {}: modules {out} of {}",
+            c.id,
+            c.raw
+        );
     }
     // Per asset: sources + unmapped == file size; module gzip shares never exceed the asset.
     for s in &a.sources {
@@ -86,7 +103,10 @@ fn async_chunks_have_module_sizes_and_modules_add_up() {
     // assets' total and to most of it (the rest is runtime glue without a source).
     let modules_gz: u64 = a.modules.iter().filter_map(|m| m.gzip).sum();
     let assets_gz = a.total_gzip();
-    assert!(modules_gz <= assets_gz && modules_gz > assets_gz * 9 / 10, "{modules_gz} vs {assets_gz}");
+    assert!(
+        modules_gz <= assets_gz && modules_gz > assets_gz * 9 / 10,
+        "{modules_gz} vs {assets_gz}"
+    );
 }
 
 #[test]
@@ -103,12 +123,30 @@ fn findings_name_the_known_problems_with_bytes() {
     assert!(has("duplicate_module", "moment"));
     assert!(has("whole_library_import", "lodash"));
     assert!(has("heavy_initial_module", "@mui/material"));
-    assert!(a.duplicates.iter().any(|d| d.kind == "package" && d.name == "react-is"));
+    assert!(
+        a.duplicates
+            .iter()
+            .any(|d| d.kind == "package" && d.name == "react-is")
+    );
     let json = serde_json::to_value(a).unwrap();
-    for key in ["assets", "chunks", "modules", "sources", "duplicates", "findings"] {
+    for key in [
+        "assets",
+        "chunks",
+        "modules",
+        "sources",
+        "duplicates",
+        "findings",
+    ] {
         assert!(json.get(key).is_some(), "{key}");
     }
-    for key in ["name", "package", "chunks", "stat_size", "output_size", "gzip"] {
+    for key in [
+        "name",
+        "package",
+        "chunks",
+        "stat_size",
+        "output_size",
+        "gzip",
+    ] {
         assert!(json["modules"][0].get(key).is_some(), "modules[].{key}");
     }
 }
@@ -127,7 +165,11 @@ fn esbuild_metafile_and_vite_manifest() {
     }
     // esbuild's bytesInOutput add up to most of the outputs.
     let out: u64 = e.modules.iter().filter_map(|m| m.output_size).sum();
-    assert!(out <= e.total_raw() && out > e.total_raw() * 9 / 10, "{out} of {}", e.total_raw());
+    assert!(
+        out <= e.total_raw() && out > e.total_raw() * 9 / 10,
+        "{out} of {}",
+        e.total_raw()
+    );
     let v = analyze(&dir.join("vite-dist"), &Options::default()).unwrap();
     assert_eq!(v.format, Format::Vite);
     assert_eq!(v.entries.len(), 2);
@@ -187,7 +229,10 @@ fn ref_sizes(code: &str, map: &serde_json::Value) -> BTreeMap<String, u64> {
         let mut segs = segs;
         segs.sort_by_key(|s| s.0);
         for (i, &(col, src)) in segs.iter().enumerate() {
-            let end = segs.get(i + 1).map_or(units.len(), |s| s.0).min(units.len());
+            let end = segs
+                .get(i + 1)
+                .map_or(units.len(), |s| s.0)
+                .min(units.len());
             let start = col.min(end);
             let Some(src) = src else { continue };
             let bytes = String::from_utf16_lossy(&units[start..end]).len() as u64;
@@ -199,19 +244,26 @@ fn ref_sizes(code: &str, map: &serde_json::Value) -> BTreeMap<String, u64> {
 
 #[test]
 fn per_source_bytes_match_a_second_reading_within_one_percent() {
-    let (Some(dir), Some(a)) = (medium(), webpack()) else { return };
+    let (Some(dir), Some(a)) = (medium(), webpack()) else {
+        return;
+    };
     let mut compared = 0;
     for s in &a.sources {
         let code = std::fs::read_to_string(dir.join("dist").join(&s.asset)).unwrap();
         let map_path: PathBuf = dir.join("dist").join(format!("{}.map", s.asset));
-        let map: serde_json::Value = serde_json::from_slice(&std::fs::read(map_path).unwrap()).unwrap();
+        let map: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(map_path).unwrap()).unwrap();
         for (source, reference) in ref_sizes(&code, &map) {
             if reference <= 1024 {
                 continue;
             }
             let ours = s.files.get(&source).copied().unwrap_or(0);
             let diff = (ours as f64 - reference as f64).abs();
-            assert!(diff <= reference as f64 * 0.01, "{} {source}: {ours} vs {reference}", s.asset);
+            assert!(
+                diff <= reference as f64 * 0.01,
+                "{} {source}: {ours} vs {reference}",
+                s.asset
+            );
             compared += 1;
         }
     }

@@ -36,7 +36,10 @@ fn corpus() -> Vec<Vec<u8>> {
     // Deep nesting: serde_json's recursion limit turns it into an error, not a stack overflow.
     let deep = format!("{{\"children\":[{}]}}", "{\"children\":[".repeat(5000));
     v.push(deep.into_bytes());
-    let deep_modules = format!("{{\"modules\":[{}]}}", "{\"name\":\"m\",\"modules\":[".repeat(3000));
+    let deep_modules = format!(
+        "{{\"modules\":[{}]}}",
+        "{\"name\":\"m\",\"modules\":[".repeat(3000)
+    );
     v.push(deep_modules.into_bytes());
     v.push("[".repeat(100_000).into_bytes());
     // Truncations of a valid stats document.
@@ -53,7 +56,10 @@ fn exercise(data: &[u8]) {
     if let Ok(map) = SourceMap::parse(data) {
         let code = b"abc\xe2\x82\xacdef\nline two\n\xff\xfe\n";
         let a = map.attribute(code);
-        assert_eq!(a.per_source.iter().sum::<u64>() + a.unmapped, code.len() as u64);
+        assert_eq!(
+            a.per_source.iter().sum::<u64>() + a.unmapped,
+            code.len() as u64
+        );
     }
 }
 
@@ -68,17 +74,26 @@ fn corpus_of_malformed_inputs_never_panics() {
 fn errors_are_clear() {
     let e = parse_webpack_stats(br#"{"modules":[{"name":"x","size":"big"}]}"#).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("webpack stats") && msg.contains("line 1 column"), "{msg}");
+    assert!(
+        msg.contains("webpack stats") && msg.contains("line 1 column"),
+        "{msg}"
+    );
     let deep = format!("{{\"children\":[{}]}}", "{\"children\":[".repeat(5000));
-    let msg = parse_webpack_stats(deep.as_bytes()).unwrap_err().to_string();
+    let msg = parse_webpack_stats(deep.as_bytes())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("recursion limit"), "{msg}");
-    let msg = SourceMap::parse(br#"{"version":3,"sections":[]}"#).unwrap_err().to_string();
+    let msg = SourceMap::parse(br#"{"version":3,"sections":[]}"#)
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("sections"), "{msg}");
 }
 
 #[test]
 fn out_of_range_mappings_are_warnings() {
-    let map = SourceMap::parse(br#"{"version":3,"sources":["a"],"mappings":"AAAA,CCAA,gggggggggggg"}"#).unwrap();
+    let map =
+        SourceMap::parse(br#"{"version":3,"sources":["a"],"mappings":"AAAA,CCAA,gggggggggggg"}"#)
+            .unwrap();
     assert!(!map.warnings.is_empty());
     let a = map.attribute(b"xyz");
     assert_eq!(a.per_source, vec![1]);

@@ -4,7 +4,7 @@
 
 use perfkit_bundle::budget::{check, parse};
 use perfkit_bundle::sourcemap::encode_vlq;
-use perfkit_bundle::{analyze, Analysis, Options};
+use perfkit_bundle::{Analysis, Options, analyze};
 use std::path::Path;
 
 /// A generated file of `parts` (source index, text) on one line, and its map.
@@ -24,7 +24,10 @@ fn bundle(parts: &[(usize, &str)], sources: &[&str]) -> (String, String) {
         code.push_str(text);
     }
     let srcs: Vec<String> = sources.iter().map(|s| format!("{s:?}")).collect();
-    let map = format!(r#"{{"version":3,"sources":[{}],"mappings":"{mappings}"}}"#, srcs.join(","));
+    let map = format!(
+        r#"{{"version":3,"sources":[{}],"mappings":"{mappings}"}}"#,
+        srcs.join(",")
+    );
     (code, map)
 }
 
@@ -34,13 +37,29 @@ fn write_webpack_build(dir: &Path, lodash_in_admin: bool) {
     let lodash = "l".repeat(40_000);
     let app = "a".repeat(3_000);
     let lazy = "z".repeat(20_000);
-    let sources = ["webpack://app/./src/main.js", "webpack://app/./node_modules/lodash/lodash.js", "webpack://app/./src/lazy.js"];
+    let sources = [
+        "webpack://app/./src/main.js",
+        "webpack://app/./node_modules/lodash/lodash.js",
+        "webpack://app/./src/lazy.js",
+    ];
     let (main, main_map) = bundle(&[(0, &app), (1, &lodash)], &sources);
-    let admin_parts: Vec<(usize, &str)> = if lodash_in_admin { vec![(0, &app), (1, &lodash)] } else { vec![(0, &app)] };
+    let admin_parts: Vec<(usize, &str)> = if lodash_in_admin {
+        vec![(0, &app), (1, &lodash)]
+    } else {
+        vec![(0, &app)]
+    };
     let (admin, admin_map) = bundle(&admin_parts, &sources);
     let (chunk, chunk_map) = bundle(&[(2, &lazy)], &sources);
-    for (name, code, map) in [("main.js", main, main_map), ("admin.js", admin, admin_map), ("1.chunk.js", chunk, chunk_map)] {
-        std::fs::write(dist.join(name), format!("{code}\n//# sourceMappingURL={name}.map")).unwrap();
+    for (name, code, map) in [
+        ("main.js", main, main_map),
+        ("admin.js", admin, admin_map),
+        ("1.chunk.js", chunk, chunk_map),
+    ] {
+        std::fs::write(
+            dist.join(name),
+            format!("{code}\n//# sourceMappingURL={name}.map"),
+        )
+        .unwrap();
         std::fs::write(dist.join(format!("{name}.map")), map).unwrap();
     }
     let admin_chunks = if lodash_in_admin { "[10, 20]" } else { "[10]" };
@@ -57,7 +76,14 @@ fn write_webpack_build(dir: &Path, lodash_in_admin: bool) {
 }
 
 fn webpack_analysis(dir: &Path) -> Analysis {
-    analyze(&dir.join("stats.json"), &Options { brotli: true, ..Options::default() }).unwrap()
+    analyze(
+        &dir.join("stats.json"),
+        &Options {
+            brotli: true,
+            ..Options::default()
+        },
+    )
+    .unwrap()
 }
 
 #[test]
@@ -65,17 +91,38 @@ fn webpack_stats_with_dist_attribute_every_chunk() {
     let dir = tempfile::tempdir().unwrap();
     write_webpack_build(dir.path(), true);
     let a = webpack_analysis(dir.path());
-    let lazy = a.modules.iter().find(|m| m.name == "./src/lazy.js").unwrap();
-    assert_eq!(lazy.output_size, Some(20_000), "async chunk module has its output size");
-    let lodash = a.modules.iter().find(|m| m.name.contains("lodash")).unwrap();
+    let lazy = a
+        .modules
+        .iter()
+        .find(|m| m.name == "./src/lazy.js")
+        .unwrap();
+    assert_eq!(
+        lazy.output_size,
+        Some(20_000),
+        "async chunk module has its output size"
+    );
+    let lodash = a
+        .modules
+        .iter()
+        .find(|m| m.name.contains("lodash"))
+        .unwrap();
     assert_eq!(lodash.output_size, Some(80_000));
     assert_eq!(lodash.package.as_deref(), Some("lodash"));
     for asset in &a.assets {
-        let gz: u64 = a.modules.iter().filter(|m| m.chunks == asset.chunks).filter_map(|m| m.gzip).sum();
+        let gz: u64 = a
+            .modules
+            .iter()
+            .filter(|m| m.chunks == asset.chunks)
+            .filter_map(|m| m.gzip)
+            .sum();
         assert!(gz <= asset.gzip.unwrap());
         assert!(asset.brotli.unwrap() > 0);
     }
-    assert!(a.findings.iter().any(|f| f.kind == "duplicate_module" && f.bytes >= 40_000));
+    assert!(
+        a.findings
+            .iter()
+            .any(|f| f.kind == "duplicate_module" && f.bytes >= 40_000)
+    );
     let plan = perfkit_bundle::splitchunks::propose(&a);
     assert_eq!(plan.cache_groups[0].members, vec!["lodash"]);
     assert!(plan.initial_total_after < plan.initial_total_before);
@@ -85,8 +132,15 @@ fn webpack_stats_with_dist_attribute_every_chunk() {
 #[test]
 fn directory_with_external_and_inline_maps() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, map) = bundle(&[(0, "xxxx"), (1, "yyyyyy")], &["src/a.js", "node_modules/p/i.js"]);
-    std::fs::write(dir.path().join("ext.js"), format!("{code}\n//# sourceMappingURL=ext.js.map\n")).unwrap();
+    let (code, map) = bundle(
+        &[(0, "xxxx"), (1, "yyyyyy")],
+        &["src/a.js", "node_modules/p/i.js"],
+    );
+    std::fs::write(
+        dir.path().join("ext.js"),
+        format!("{code}\n//# sourceMappingURL=ext.js.map\n"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("ext.js.map"), &map).unwrap();
     let b64 = base64(map.as_bytes());
     std::fs::write(
@@ -101,7 +155,11 @@ fn directory_with_external_and_inline_maps() {
         assert_eq!(s.files["node_modules/p/i.js"], 6);
         assert_eq!(s.files.values().sum::<u64>() + s.unmapped, s.total);
     }
-    let m = a.modules.iter().find(|m| m.name == "node_modules/p/i.js").unwrap();
+    let m = a
+        .modules
+        .iter()
+        .find(|m| m.name == "node_modules/p/i.js")
+        .unwrap();
     assert_eq!(m.package.as_deref(), Some("p"));
     assert_eq!(m.output_size, Some(12));
     assert_eq!(m.chunks.len(), 2);
@@ -111,7 +169,9 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= c.len() {
                 out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -131,11 +191,17 @@ fn budgets_pass_and_fail() {
     let ok = parse(r#"[{"path":"*.js","limit":"1 MB","gzip":false},{"entry":"main","limit":"100 kB","brotli":true}]"#).unwrap();
     let r = check(&a, &ok);
     assert!(r.passed, "{}", r.render_table());
-    let bad = parse(r#"[{"name":"main","path":"main.js","limit":"10 B"},{"path":"nothing-*.css","limit":1}]"#).unwrap();
+    let bad = parse(
+        r#"[{"name":"main","path":"main.js","limit":"10 B"},{"path":"nothing-*.css","limit":1}]"#,
+    )
+    .unwrap();
     let r = check(&a, &bad);
     assert!(!r.passed);
     let table = r.render_table();
-    assert!(table.contains("EXCEEDED") && table.contains("matches no asset"), "{table}");
+    assert!(
+        table.contains("EXCEEDED") && table.contains("matches no asset"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -144,12 +210,19 @@ fn diff_reports_entry_chunk_and_package_deltas() {
     let new_dir = tempfile::tempdir().unwrap();
     write_webpack_build(old_dir.path(), true);
     write_webpack_build(new_dir.path(), false);
-    let d = perfkit_bundle::diff::diff(&webpack_analysis(old_dir.path()), &webpack_analysis(new_dir.path()));
+    let d = perfkit_bundle::diff::diff(
+        &webpack_analysis(old_dir.path()),
+        &webpack_analysis(new_dir.path()),
+    );
     let admin = d.entries.iter().find(|e| e.name == "admin").unwrap();
     assert_eq!(admin.delta, -40_000);
     let lodash = d.packages.iter().find(|p| p.name == "lodash").unwrap();
     assert_eq!(lodash.delta, -40_000);
-    assert!(d.chunks.iter().any(|c| c.name == "admin" && c.delta == -40_000));
+    assert!(
+        d.chunks
+            .iter()
+            .any(|c| c.name == "admin" && c.delta == -40_000)
+    );
     assert!(d.render_text().contains("admin"));
 }
 
@@ -159,8 +232,13 @@ fn html_report_renders_its_treemap_in_chromium() {
     write_webpack_build(dir.path(), true);
     let a = webpack_analysis(dir.path());
     let html = perfkit_bundle::html::render(&a);
-    assert!(!html.contains("http://") && !html.contains("https://"), "self-contained, offline");
-    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists());
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "self-contained, offline"
+    );
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists());
     let Some(chromium) = chromium else {
         eprintln!("skipped: chromium not installed (scripts/test.sh installs it)");
         return;
@@ -188,7 +266,11 @@ fn html_report_renders_its_treemap_in_chromium() {
         .expect("running chromium");
     let dom = String::from_utf8_lossy(&out.stdout);
     let rects = dom.matches("class=\"node").count();
-    assert!(rects >= 5, "treemap rectangles in the DOM: {rects}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        rects >= 5,
+        "treemap rectangles in the DOM: {rects}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dom.contains("lodash"), "package names are drawn");
     assert!(dom.contains("data-rendered="), "the script ran");
 }
