@@ -22,10 +22,13 @@ pub mod hash;
 mod memory;
 pub mod policy;
 pub mod sim;
+pub mod synth;
+pub mod trace;
 
 pub use memory::{BuildError, CacheStats, MemoryCache, MemoryCacheBuilder};
 pub use policy::{Access, Policy, PolicyError, PolicyKind};
 pub use sim::{SimResult, simulate, simulate_all};
+pub use trace::{Trace, TraceError, TraceFormat, read_trace};
 
 #[cfg(feature = "tiered")]
 pub mod tiered;

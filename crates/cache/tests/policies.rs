@@ -36,6 +36,54 @@ fn fifo_reference(keys: &[u64], cap: usize) -> u64 {
     hits
 }
 
+fn sieve_reference(keys: &[u64], cap: usize) -> u64 {
+    let mut q: Vec<(u64, bool)> = Vec::new(); // oldest first
+    let mut hand: Option<usize> = None;
+    let mut hits = 0;
+    for &k in keys {
+        if let Some(e) = q.iter_mut().find(|e| e.0 == k) {
+            e.1 = true;
+            hits += 1;
+            continue;
+        }
+        if q.len() == cap {
+            let mut i = hand.unwrap_or(0);
+            while q[i].1 {
+                q[i].1 = false;
+                i = if i + 1 == q.len() { 0 } else { i + 1 };
+            }
+            q.remove(i);
+            hand = (i < q.len()).then_some(i);
+        }
+        q.push((k, false));
+    }
+    hits
+}
+
+fn lfu_reference(keys: &[u64], cap: usize) -> u64 {
+    // (key, count, last use); evict the lowest count, then the least recent.
+    let mut res: Vec<(u64, u64, usize)> = Vec::new();
+    let mut hits = 0;
+    for (t, &k) in keys.iter().enumerate() {
+        if let Some(e) = res.iter_mut().find(|e| e.0 == k) {
+            e.1 += 1;
+            e.2 = t;
+            hits += 1;
+            continue;
+        }
+        if res.len() == cap {
+            let (pos, _) = res
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| (e.1, e.2))
+                .unwrap();
+            res.remove(pos);
+        }
+        res.push((k, 1, t));
+    }
+    hits
+}
+
 /// Belady with optional admission, by brute force: on a miss with a full cache, leave out
 /// whichever of residents and newcomer is next used furthest away.
 fn opt_reference(keys: &[u64], cap: usize) -> u64 {
@@ -89,6 +137,18 @@ proptest! {
     fn fifo_matches_reference((keys, cap) in trace_strategy()) {
         let r = simulate(PolicyKind::Fifo, cap as u64, &keys, None).unwrap();
         prop_assert_eq!(r.hits, fifo_reference(&keys, cap));
+    }
+
+    #[test]
+    fn sieve_matches_reference((keys, cap) in trace_strategy()) {
+        let r = simulate(PolicyKind::Sieve, cap as u64, &keys, None).unwrap();
+        prop_assert_eq!(r.hits, sieve_reference(&keys, cap));
+    }
+
+    #[test]
+    fn lfu_matches_reference((keys, cap) in trace_strategy()) {
+        let r = simulate(PolicyKind::Lfu, cap as u64, &keys, None).unwrap();
+        prop_assert_eq!(r.hits, lfu_reference(&keys, cap));
     }
 
     #[test]

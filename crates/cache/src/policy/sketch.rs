@@ -25,7 +25,7 @@ impl FrequencySketch {
         let cap = capacity.clamp(1, 1 << 26);
         let words = cap.next_power_of_two().clamp(8, 1 << 22) as usize;
         let sample = 10 * cap.max(1);
-        let door_bits = (sample * 4).next_power_of_two().clamp(64, 1 << 27);
+        let door_bits = (sample * 16).next_power_of_two().clamp(64, 1 << 28);
         FrequencySketch {
             table: vec![0; words],
             block_mask: (words as u64 / 8) - 1,
@@ -62,17 +62,19 @@ impl FrequencySketch {
     }
 
     #[inline]
-    fn door_bits(&self, h: u64) -> (u64, u64) {
-        let a = (h >> 32) & self.door_mask;
-        let b = h.rotate_left(17).wrapping_mul(0xc2b2_ae3d_27d4_eb4f) & self.door_mask;
-        (a, b)
+    fn door_bits(&self, h: u64) -> [u64; 3] {
+        let g = h.rotate_left(17).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        [
+            (h >> 32) & self.door_mask,
+            g & self.door_mask,
+            (g >> 32) & self.door_mask,
+        ]
     }
 
     #[inline]
     fn door_contains(&self, h: u64) -> bool {
-        let (a, b) = self.door_bits(h);
         let bit = |x: u64| self.door[(x >> 6) as usize] & (1 << (x & 63)) != 0;
-        bit(a) && bit(b)
+        self.door_bits(h).into_iter().all(bit)
     }
 
     /// Records one request for `key`.
@@ -80,9 +82,9 @@ impl FrequencySketch {
         let h = mix64(key);
         self.size += 1;
         if self.doorkeeper && !self.door_contains(h) {
-            let (a, b) = self.door_bits(h);
-            self.door[(a >> 6) as usize] |= 1 << (a & 63);
-            self.door[(b >> 6) as usize] |= 1 << (b & 63);
+            for x in self.door_bits(h) {
+                self.door[(x >> 6) as usize] |= 1 << (x & 63);
+            }
         } else {
             for (word, shift) in self.slots(h) {
                 let w = &mut self.table[word];

@@ -23,9 +23,11 @@ pub struct WTinyLfuConfig {
     pub protected: f64,
     /// Whether the window adapts by hill climbing (true).
     pub adaptive: bool,
-    /// Whether the sketch has a doorkeeper (true).
+    /// Whether the sketch has a doorkeeper Bloom filter in front of it (false: measured
+    /// on the shared traces, aging without it keeps warm keys better).
     pub doorkeeper: bool,
-    /// Requests per hill-climbing sample, as a multiple of the capacity (10).
+    /// Requests per hill-climbing sample, as a multiple of the capacity (20; Caffeine
+    /// uses 10, which climbs on noise more often).
     pub sample_factor: u64,
     /// Step of the climber as a share of the capacity (0.0625).
     pub step: f64,
@@ -33,6 +35,14 @@ pub struct WTinyLfuConfig {
     pub restart_threshold: f64,
     /// Decay of the step per sample (0.98).
     pub step_decay: f64,
+    /// Window shares simulated in miniature beside the cache (on a spatial sample of the
+    /// keys); when one of them does clearly better than the current window, the window
+    /// jumps there and hill climbing resumes from it. Empty: hill climbing only.
+    pub shadow_windows: &'static [f64],
+    /// How much better (hit ratio, 0..1) a shadow must do to trigger a jump (0.01).
+    pub shadow_margin: f64,
+    /// Sampled requests per shadow epoch, as a multiple of the shadow capacity (1).
+    pub shadow_epoch: f64,
 }
 
 impl Default for WTinyLfuConfig {
@@ -41,12 +51,111 @@ impl Default for WTinyLfuConfig {
             window: 0.01,
             protected: 0.8,
             adaptive: true,
-            doorkeeper: true,
-            sample_factor: 10,
+            doorkeeper: false,
+            sample_factor: 20,
             step: 0.0625,
             restart_threshold: 0.05,
             step_decay: 0.98,
+            shadow_windows: &[0.01, 0.2, 1.0],
+            shadow_margin: 0.01,
+            shadow_epoch: 1.0,
         }
+    }
+}
+
+/// Miniature W-TinyLFU caches with fixed windows, fed a spatial sample of the requests.
+#[derive(Debug)]
+struct Shadows {
+    threshold: u64,
+    sims: Vec<(f64, WTinyLfu)>,
+    hits: Vec<u64>,
+    score: Vec<f64>,
+    requests: u64,
+    epoch: u64,
+    scored: bool,
+    evicted: Vec<u64>,
+}
+
+/// Shadow caches hold at least this many entries (when the cache does).
+const SHADOW_MIN: f64 = 512.0;
+
+impl Shadows {
+    fn new(cap: u64, cfg: &WTinyLfuConfig) -> Option<Self> {
+        if cfg.shadow_windows.is_empty() || !cfg.adaptive || cap < 8 {
+            return None;
+        }
+        let rate = (SHADOW_MIN / cap as f64).min(1.0);
+        let shadow_cap = ((cap as f64 * rate).round() as u64).max(1);
+        let sub = WTinyLfuConfig {
+            adaptive: false,
+            shadow_windows: &[],
+            ..*cfg
+        };
+        let sims: Vec<(f64, WTinyLfu)> = cfg
+            .shadow_windows
+            .iter()
+            .map(|&w| {
+                (
+                    w,
+                    WTinyLfu::with_config(shadow_cap, WTinyLfuConfig { window: w, ..sub }),
+                )
+            })
+            .collect();
+        let n = sims.len();
+        Some(Shadows {
+            threshold: if rate >= 1.0 {
+                u64::MAX
+            } else {
+                (rate * u64::MAX as f64) as u64
+            },
+            sims,
+            hits: vec![0; n],
+            score: vec![0.0; n],
+            requests: 0,
+            epoch: ((cfg.shadow_epoch * shadow_cap as f64) as u64).max(64),
+            scored: false,
+            evicted: Vec::new(),
+        })
+    }
+
+    /// Feeds a request; at the end of an epoch returns the best window share and by how
+    /// much its smoothed hit ratio beats the shadow nearest to `current`.
+    fn access(&mut self, key: u64, current: f64) -> Option<(f64, f64)> {
+        if crate::hash::mix64(key ^ 0x5bd1_e995_0000_0001) > self.threshold {
+            return None;
+        }
+        self.requests += 1;
+        for (i, (_, sim)) in self.sims.iter_mut().enumerate() {
+            self.evicted.clear();
+            if sim.access(key, 1, &mut self.evicted).is_hit() {
+                self.hits[i] += 1;
+            }
+        }
+        if self.requests < self.epoch {
+            return None;
+        }
+        for i in 0..self.sims.len() {
+            let rate = self.hits[i] as f64 / self.requests as f64;
+            self.score[i] = if self.scored {
+                0.5 * self.score[i] + 0.5 * rate
+            } else {
+                rate
+            };
+            self.hits[i] = 0;
+        }
+        self.scored = true;
+        self.requests = 0;
+        let best = (0..self.sims.len())
+            .max_by(|&a, &b| self.score[a].total_cmp(&self.score[b]))
+            .unwrap_or(0);
+        let near = (0..self.sims.len())
+            .min_by(|&a, &b| {
+                (self.sims[a].0 - current)
+                    .abs()
+                    .total_cmp(&(self.sims[b].0 - current).abs())
+            })
+            .unwrap_or(0);
+        Some((self.sims[best].0, self.score[best] - self.score[near]))
     }
 }
 
@@ -73,6 +182,7 @@ pub struct WTinyLfu {
     protected_max: f64,
     sketch: FrequencySketch,
     climber: Climber,
+    shadows: Option<Box<Shadows>>,
     rng: XorShift,
     cfg: WTinyLfuConfig,
 }
@@ -103,6 +213,7 @@ impl WTinyLfu {
                 previous_rate: 0.0,
                 step: -cfg.step * capacity as f64,
             },
+            shadows: Shadows::new(capacity, &cfg).map(Box::new),
             rng: XorShift::new(0x5eed_1234_abcd_ef01),
             cfg,
         };
@@ -253,6 +364,44 @@ impl WTinyLfu {
         self.adjust(amount);
     }
 
+    /// Sets the window's target to `target` weight units and the protected segment to its
+    /// configured share of the rest, then moves keys so the queues match.
+    fn set_window(&mut self, target: f64) {
+        let cap = self.cap as f64;
+        let old = self.window_max;
+        self.window_max = target.clamp(1.0_f64.min(cap), cap);
+        self.protected_max = (cap - self.window_max) * self.cfg.protected;
+        self.demote_protected();
+        if self.window_max > old {
+            self.fill_window();
+        } else {
+            while self.window.weight as f64 > self.window_max && !self.window.is_empty() {
+                let idx = self.window.tail;
+                self.window.unlink(&mut self.t, idx);
+                self.push(idx, PROBATION);
+            }
+        }
+    }
+
+    /// Moves main's least recently used keys into a window that has room.
+    fn fill_window(&mut self) {
+        while (self.window.weight as f64) < self.window_max {
+            let idx = if !self.probation.is_empty() {
+                self.probation.tail
+            } else if !self.protected.is_empty() {
+                self.protected.tail
+            } else {
+                break;
+            };
+            let w = f64::from(self.t.node(idx).weight);
+            if self.window.weight as f64 + w > self.window_max {
+                break;
+            }
+            self.unlink(idx);
+            self.push(idx, WINDOW);
+        }
+    }
+
     /// Moves `amount` weight units of target between the window and the protected segment.
     fn adjust(&mut self, amount: f64) {
         if amount > 0.0 {
@@ -261,21 +410,7 @@ impl WTinyLfu {
             self.window_max += quota;
             self.demote_protected();
             // Fill the grown window with main's least recently used keys.
-            while (self.window.weight as f64) < self.window_max {
-                let idx = if !self.probation.is_empty() {
-                    self.probation.tail
-                } else if !self.protected.is_empty() {
-                    self.protected.tail
-                } else {
-                    break;
-                };
-                let w = f64::from(self.t.node(idx).weight);
-                if self.window.weight as f64 + w > self.window_max {
-                    break;
-                }
-                self.unlink(idx);
-                self.push(idx, WINDOW);
-            }
+            self.fill_window();
         } else if amount < 0.0 {
             let quota = (-amount).min(self.window_max - 1.0).max(0.0);
             self.window_max -= quota;
@@ -319,6 +454,20 @@ impl Policy for WTinyLfu {
             None => false,
         };
         self.record(hit);
+        if let Some(sh) = self.shadows.as_mut() {
+            let cap = self.cap.max(1) as f64;
+            let current = self.window_max / cap;
+            if let Some((best, gain)) = sh.access(key, current)
+                && gain > self.cfg.shadow_margin
+            {
+                let target = (best * cap).max(1.0).min(cap);
+                self.set_window(target);
+                self.climber.step =
+                    self.cfg.step * cap * if target > current * cap { 1.0 } else { -1.0 };
+                self.climber.hits = 0;
+                self.climber.misses = 0;
+            }
+        }
         hit
     }
 
