@@ -1,7 +1,7 @@
 //! `perfkit bundle analyze|splitchunks|check|diff`: analysis of JavaScript bundler output.
 
-use crate::output;
 use crate::Outcome;
+use crate::output;
 use anyhow::Context as _;
 use perfkit_bundle::{Analysis, Format, Options};
 use perfkit_core::units::format_bytes;
@@ -121,10 +121,10 @@ fn load(input: &InputArgs) -> anyhow::Result<Analysis> {
 
 fn analyze_path(path: &Path, opts: &Options) -> anyhow::Result<Analysis> {
     // A saved `analyze --json` document is read back as is.
-    if path.is_file() {
-        if let Some(a) = perfkit_bundle::diff::read_saved(path) {
-            return Ok(a);
-        }
+    if path.is_file()
+        && let Some(a) = perfkit_bundle::diff::read_saved(path)
+    {
+        return Ok(a);
     }
     let bar = output::progress(0, "measuring bundles");
     let tick = |done: usize, total: usize| {
@@ -181,13 +181,15 @@ fn render_text(a: &Analysis, top: usize) -> String {
                 e.name,
                 format_bytes(e.raw),
                 opt_bytes(e.gzip),
-                e.brotli.map(|b| format!(" {:>12} brotli", format_bytes(b))).unwrap_or_default()
+                e.brotli
+                    .map(|b| format!(" {:>12} brotli", format_bytes(b)))
+                    .unwrap_or_default()
             );
         }
     }
     let _ = writeln!(s, "\nassets");
     let mut assets: Vec<_> = a.assets.iter().collect();
-    assets.sort_by(|x, y| y.raw.cmp(&x.raw));
+    assets.sort_by_key(|x| std::cmp::Reverse(x.raw));
     for x in assets.iter().take(top) {
         let _ = writeln!(
             s,
@@ -195,7 +197,11 @@ fn render_text(a: &Analysis, top: usize) -> String {
             x.name,
             format_bytes(x.raw),
             opt_bytes(x.gzip),
-            if brotli { format!(" {:>12} brotli", opt_bytes(x.brotli)) } else { String::new() },
+            if brotli {
+                format!(" {:>12} brotli", opt_bytes(x.brotli))
+            } else {
+                String::new()
+            },
             if x.initial { "initial" } else { "async" }
         );
     }
@@ -213,7 +219,14 @@ fn render_text(a: &Analysis, top: usize) -> String {
     if !a.findings.is_empty() {
         let _ = writeln!(s, "\nfindings");
         for f in a.findings.iter().take(top * 2) {
-            let _ = writeln!(s, "  [{:8}] {:>11}  {}: {}", f.severity, format_bytes(f.bytes), f.kind, f.message);
+            let _ = writeln!(
+                s,
+                "  [{:8}] {:>11}  {}: {}",
+                f.severity,
+                format_bytes(f.bytes),
+                f.kind,
+                f.message
+            );
         }
     }
     for w in a.warnings.iter().take(10) {
@@ -239,7 +252,9 @@ fn check_cmd(args: CheckArgs) -> anyhow::Result<Outcome> {
     let budgets = perfkit_bundle::budget::parse(&text)
         .with_context(|| format!("in budget file {}", args.budget.display()))?;
     let mut input = args.input;
-    input.brotli |= budgets.iter().any(|b| b.compression == perfkit_bundle::budget::Compression::Brotli);
+    input.brotli |= budgets
+        .iter()
+        .any(|b| b.compression == perfkit_bundle::budget::Compression::Brotli);
     let analysis = load(&input)?;
     let report = perfkit_bundle::budget::check(&analysis, &budgets);
     if args.json {
@@ -247,7 +262,11 @@ fn check_cmd(args: CheckArgs) -> anyhow::Result<Outcome> {
     } else {
         print!("{}", report.render_table());
     }
-    Ok(if report.passed { Outcome::Success } else { Outcome::CheckFailed })
+    Ok(if report.passed {
+        Outcome::Success
+    } else {
+        Outcome::CheckFailed
+    })
 }
 
 fn diff_cmd(args: DiffArgs) -> anyhow::Result<Outcome> {

@@ -2,14 +2,19 @@
 
 use crate::suite::Suite;
 
+#[cfg(feature = "bundle")]
+mod bundle;
 #[cfg(feature = "profiler")]
 mod profiler;
 
 /// Every suite built into this binary, in the order `all` runs them.
+#[allow(clippy::vec_init_then_push)] // one cfg-gated push per suite feature
 pub(crate) fn all() -> Vec<Box<dyn Suite>> {
     #[allow(unused_mut)]
     let mut suites: Vec<Box<dyn Suite>> = Vec::new();
     #[cfg(feature = "profiler")]
     suites.push(Box::new(profiler::ProfilerSuite));
+    #[cfg(feature = "bundle")]
+    suites.push(Box::new(bundle::BundleSuite));
     suites
 }
