@@ -186,10 +186,10 @@ where
         let mut ext = span.extensions_mut();
         if let Some(d) = ext.get_mut::<SpanData>() {
             d.depth = d.depth.saturating_sub(1);
-            if d.depth == 0 {
-                if let Some(at) = d.entered_at.take() {
-                    d.busy_ns += nanos(self.shared.clock.now().saturating_duration_since(at));
-                }
+            if d.depth == 0
+                && let Some(at) = d.entered_at.take()
+            {
+                d.busy_ns += nanos(self.shared.clock.now().saturating_duration_since(at));
             }
         }
     }

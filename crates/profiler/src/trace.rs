@@ -98,10 +98,8 @@ impl Trace {
     pub fn children(&self) -> Vec<Vec<usize>> {
         let mut out = vec![Vec::new(); self.spans.len()];
         for (i, s) in self.spans.iter().enumerate() {
-            if let Some(p) = s.parent {
-                if let Some(c) = out.get_mut(p as usize) {
-                    c.push(i);
-                }
+            if let Some(c) = s.parent.and_then(|p| out.get_mut(p as usize)) {
+                c.push(i);
             }
         }
         for c in &mut out {
