@@ -17,6 +17,12 @@ mod output;
 #[cfg(feature = "profiler")]
 mod profile;
 
+/// Counts heap use for the demo's memory budget and leak detection (`perfkit-alloc`).
+#[cfg(any(feature = "budget", feature = "leak"))]
+#[global_allocator]
+static GLOBAL: perfkit_alloc::TrackingAllocator<std::alloc::System> =
+    perfkit_alloc::TrackingAllocator::new(std::alloc::System);
+
 /// What a subcommand reports back to `main`, which turns it into the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {

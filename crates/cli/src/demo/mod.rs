@@ -4,6 +4,8 @@
 //! Each capability contributes a [`section::Section`] (one module here each); the sample
 //! service lives in [`workload`].
 
+#[cfg(feature = "budget")]
+mod budget;
 #[cfg(feature = "profiler")]
 mod profiler;
 #[cfg(feature = "lazy")]
@@ -54,6 +56,9 @@ fn parse_duration_arg(s: &str) -> Result<Duration, String> {
 /// The capabilities, in report order, with the section each contributes.
 fn sections() -> Vec<Box<dyn Section>> {
     vec![
+        #[cfg(feature = "budget")]
+        budget_section(),
+        #[cfg(not(feature = "budget"))]
         Box::new(Planned("budget")),
         Box::new(Planned("leak")),
         #[cfg(feature = "profiler")]
@@ -66,6 +71,17 @@ fn sections() -> Vec<Box<dyn Section>> {
         #[cfg(not(feature = "lazy"))]
         Box::new(Planned("lazy")),
     ]
+}
+
+#[cfg(feature = "budget")]
+fn budget_section() -> Box<dyn Section> {
+    match budget::BudgetSection::new() {
+        Ok(s) => Box::new(s),
+        Err(e) => {
+            tracing::warn!("the budget section could not start: {e:#}");
+            Box::new(Planned("budget"))
+        }
+    }
 }
 
 /// The whole demo report, as printed with `--json`.
