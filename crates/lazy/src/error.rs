@@ -19,9 +19,9 @@ pub enum AttemptError {
     TimedOut(Duration),
 }
 
-/// Why a lazy resource has no value.
+/// What went wrong, in a [`LazyError`].
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum LazyError {
+pub enum LazyErrorKind {
     /// Every attempt of the last load failed; the error of the last attempt is the source.
     /// The resource is retried after the retry policy's cooldown.
     #[error("loading `{name}` failed after {attempts} attempt(s)")]
@@ -53,11 +53,28 @@ pub enum LazyError {
     },
 }
 
+/// Why a lazy resource has no value. One pointer wide and cheap to clone: every waiter of a
+/// failed load gets the same error, and `Result<&Arc<T>, LazyError>` stays two words.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct LazyError(Arc<LazyErrorKind>);
+
+impl From<LazyErrorKind> for LazyError {
+    fn from(kind: LazyErrorKind) -> Self {
+        LazyError(Arc::new(kind))
+    }
+}
+
 impl LazyError {
+    /// What went wrong.
+    pub fn kind(&self) -> &LazyErrorKind {
+        &self.0
+    }
+
     /// The error with its cause, on one line (`loading `x` failed after 3 attempt(s): disk on fire`).
     pub fn full_message(&self) -> String {
-        match self {
-            LazyError::Failed { last, .. } => format!("{self}: {last}"),
+        match self.kind() {
+            LazyErrorKind::Failed { last, .. } => format!("{self}: {last}"),
             _ => self.to_string(),
         }
     }

@@ -2,7 +2,7 @@
 //! with exponential backoff and jitter when it fails, with a timeout per attempt.
 
 use crate::clock::TokioClock;
-use crate::error::{AttemptError, BoxError, LazyError};
+use crate::error::{AttemptError, BoxError, LazyError, LazyErrorKind};
 use backon::BackoffBuilder;
 use parking_lot::Mutex;
 use perfkit_core::SharedClock;
@@ -12,6 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -428,11 +429,15 @@ impl<T: Send + Sync + 'static> Lazy<T> {
     }
 
     /// The value, loading it first if needed (or waiting for the load under way).
-    pub async fn get(&self) -> Result<&Arc<T>, LazyError> {
-        if let Some(value) = self.inner.value.get() {
-            return Ok(value);
+    ///
+    /// The returned future is two words; when the value is loaded its first poll is one
+    /// atomic load (as `tokio::sync::OnceCell::get`). Only a caller that has to wait allocates (the waiting future).
+    #[inline]
+    pub fn get(&self) -> Get<'_, T> {
+        Get {
+            lazy: self,
+            slow: None,
         }
-        self.get_slow().await
     }
 
     /// The value if it is loaded, without waiting and without starting a load.
@@ -447,7 +452,6 @@ impl<T: Send + Sync + 'static> Lazy<T> {
         self.inner.value.get().is_some()
     }
 
-    #[cold]
     async fn get_slow(&self) -> Result<&Arc<T>, LazyError> {
         let mut rx = {
             let mut slow = self.inner.slow.lock();
@@ -536,9 +540,10 @@ impl<T: Send + Sync + 'static> Lazy<T> {
     }
 
     fn aborted(&self) -> LazyError {
-        LazyError::Aborted {
+        LazyErrorKind::Aborted {
             name: self.inner.shared.name.clone(),
         }
+        .into()
     }
 
     fn start_locked(
@@ -549,8 +554,10 @@ impl<T: Send + Sync + 'static> Lazy<T> {
         let shared = &self.inner.shared;
         let handle = match &shared.runtime {
             Some(handle) => handle.clone(),
-            None => tokio::runtime::Handle::try_current().map_err(|_| LazyError::NoRuntime {
-                name: shared.name.clone(),
+            None => tokio::runtime::Handle::try_current().map_err(|_| {
+                LazyError::from(LazyErrorKind::NoRuntime {
+                    name: shared.name.clone(),
+                })
             })?,
         };
         let (tx, rx) = watch::channel(None);
@@ -564,6 +571,52 @@ impl<T: Send + Sync + 'static> Lazy<T> {
         Stats::bump(&shared.stats.loads_started);
         handle.spawn(run_load(Arc::clone(&self.inner), tx));
         Ok(rx)
+    }
+}
+
+type SlowGet<'a, T> = Pin<Box<dyn Future<Output = Result<&'a Arc<T>, LazyError>> + Send + 'a>>;
+
+/// The future of [`Lazy::get`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Get<'a, T> {
+    lazy: &'a Lazy<T>,
+    /// Boxed twice so that `Get` stays two words (a thin pointer) on the fast path.
+    slow: Option<Box<SlowGet<'a, T>>>,
+}
+
+impl<T> fmt::Debug for Get<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Get")
+            .field("resource", &self.lazy.inner.shared.name)
+            .field("waiting", &self.slow.is_some())
+            .finish()
+    }
+}
+
+impl<'a, T: Send + Sync + 'static> Future for Get<'a, T> {
+    type Output = Result<&'a Arc<T>, LazyError>;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.slow.is_none() {
+            if let Some(value) = self.lazy.inner.value.get() {
+                return Poll::Ready(Ok(value));
+            }
+        }
+        self.poll_slow(cx)
+    }
+}
+
+impl<'a, T: Send + Sync + 'static> Get<'a, T> {
+    #[cold]
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<&'a Arc<T>, LazyError>> {
+        let lazy: &'a Lazy<T> = self.lazy;
+        self.slow
+            .get_or_insert_with(|| Box::new(Box::pin(lazy.get_slow())))
+            .as_mut()
+            .as_mut()
+            .poll(cx)
     }
 }
 
@@ -583,9 +636,10 @@ impl<T> Drop for LoadGuard<T> {
         if let Slow::Loading { attempt, .. } = &*slow {
             let attempts = *attempt;
             *slow = Slow::Failed {
-                error: LazyError::Aborted {
+                error: LazyErrorKind::Aborted {
                     name: shared.name.clone(),
-                },
+                }
+                .into(),
                 attempts,
                 next_retry: shared.clock.now(),
             };
@@ -670,11 +724,11 @@ async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sen
                     }
                     _ => {
                         tracing::warn!(target: "perfkit::lazy", resource = %shared.name, attempts = attempt, error = %err, "load failed");
-                        let error = LazyError::Failed {
+                        let error = LazyError::from(LazyErrorKind::Failed {
                             name: shared.name.clone(),
                             attempts: attempt,
                             last: err,
-                        };
+                        });
                         *inner.slow.lock() = Slow::Failed {
                             error: error.clone(),
                             attempts: attempt,

@@ -63,9 +63,9 @@ mod strategy;
 mod tower;
 
 pub use clock::TokioClock;
-pub use error::{AttemptError, BoxError, HintError, LazyError, RegistryError};
+pub use error::{AttemptError, BoxError, HintError, LazyError, LazyErrorKind, RegistryError};
 pub use idle::{ActivityGuard, CpuProbe, IdleDetector, IdleDetectorBuilder, ProcessCpuProbe};
-pub use lazy::{Lazy, LazyBuilder, LazyMetrics, LoadState, LoadTrigger, RetryPolicy};
+pub use lazy::{Get, Lazy, LazyBuilder, LazyMetrics, LoadState, LoadTrigger, RetryPolicy};
 pub use registry::{
     LazyRegistry, LazyRegistryBuilder, RegistryReport, ResourceReport, UnloadOutcome,
 };

@@ -4,6 +4,8 @@ use crate::suite::Suite;
 
 #[cfg(feature = "bundle")]
 mod bundle;
+#[cfg(feature = "lazy")]
+mod lazy;
 #[cfg(feature = "profiler")]
 mod profiler;
 
@@ -16,5 +18,7 @@ pub(crate) fn all() -> Vec<Box<dyn Suite>> {
     suites.push(Box::new(profiler::ProfilerSuite));
     #[cfg(feature = "bundle")]
     suites.push(Box::new(bundle::BundleSuite));
+    #[cfg(feature = "lazy")]
+    suites.push(Box::new(lazy::LazySuite));
     suites
 }
