@@ -2,6 +2,10 @@
 
 use crate::suite::Suite;
 
+#[cfg(feature = "alloc")]
+mod alloc;
+#[cfg(feature = "budget")]
+mod budget;
 #[cfg(feature = "bundle")]
 mod bundle;
 #[cfg(feature = "lazy")]
@@ -14,6 +18,10 @@ mod profiler;
 pub(crate) fn all() -> Vec<Box<dyn Suite>> {
     #[allow(unused_mut)]
     let mut suites: Vec<Box<dyn Suite>> = Vec::new();
+    #[cfg(feature = "alloc")]
+    suites.push(Box::new(alloc::AllocSuite));
+    #[cfg(feature = "budget")]
+    suites.push(Box::new(budget::BudgetSuite));
     #[cfg(feature = "profiler")]
     suites.push(Box::new(profiler::ProfilerSuite));
     #[cfg(feature = "bundle")]
