@@ -121,13 +121,14 @@ header input{padding:3px 6px;width:260px}
 #map{position:relative;height:calc(100vh - 180px);min-height:300px;margin:6px;overflow:hidden;background:#fff}
 .node{position:absolute;box-sizing:border-box;border:1px solid rgba(0,0,0,.25);overflow:hidden;font-size:11px;line-height:13px;padding:1px 2px;cursor:pointer;white-space:nowrap;text-overflow:ellipsis}
 .node.hit{outline:2px solid #e00;z-index:2}
+#results{max-height:90px;overflow:auto;margin:0 6px;font-size:12px}#results a.result{display:inline-block;margin-right:12px;color:#036;cursor:pointer}
 #findings{height:110px;overflow:auto;margin:0 6px;font-size:12px}
 #findings .critical{color:#b00}#findings .warning{color:#a60}
 </style></head><body>
 <header><b>perfkit bundle</b><span id="crumbs"></span>
 <input id="search" placeholder="search modules and packages" autocomplete="off"><span id="hits"></span>
 <span id="info"></span></header>
-<div id="map"></div><div id="findings"></div>
+<div id="results"></div><div id="map"></div><div id="findings"></div>
 "#;
 
 const PAGE: &str = r#"<script>
@@ -174,6 +175,7 @@ function render(){
     d.title=n[0]+'\nraw '+kb(n[1])+'\ngzip '+kb(n[2]);
     if (w > 40 && h > 12) d.textContent=n[0].replace(/^.*node_modules\//,'')+' '+kb(n[1]);
     if (q && n[0].toLowerCase().includes(q)) { d.classList.add('hit'); hits++; }
+    d.dataset.name = n[0];
     d.onclick=(e)=>{e.stopPropagation(); if (kids(n).length){ path.push(n); root=n; render(); }};
     frag.appendChild(d);
     const c=kids(n); const pad = (w>30&&h>30)?14:0;
@@ -191,12 +193,28 @@ function render(){
   path.forEach((p,i)=>{const a=document.createElement('a');a.textContent=p[0]+' /';a.onclick=()=>{path=path.slice(0,i+1);root=p;render()};cr.appendChild(a)});
   map.dataset.rendered = String(count);
 }
-// Search also finds nodes below the current zoom: zoom to the first match's parent.
-document.getElementById('search').addEventListener('input', (e)=>{ query=e.target.value.trim(); render(); });
+// Search walks the whole tree (not only what is drawn): the matches are listed with their
+// sizes, and clicking one zooms to the node that holds it.
+const results=document.getElementById('results');
+function search(){
+  results.textContent=''; if(!query){render();return;}
+  const q=query.toLowerCase(), found=[];
+  (function walk(n, trail){ for(const c of kids(n)){ const t=trail.concat([c]); if(c[0].toLowerCase().includes(q)) found.push(t); walk(c, t); } })(DATA.tree, [DATA.tree]);
+  found.sort((a,b)=>b[b.length-1][1]-a[a.length-1][1]);
+  let total=0; for(const t of found) total+=t[t.length-1][1];
+  const head=document.createElement('div'); head.textContent=found.length+' match(es), '+kb(total)+' raw'; results.appendChild(head);
+  for(const t of found.slice(0,30)){ const n=t[t.length-1], a=document.createElement('a');
+    a.textContent=n[0]+' ('+kb(n[1])+', gzip '+kb(n[2])+')'; a.className='result';
+    a.onclick=()=>{ path=t.length>1?t.slice(0,-1):t; root=path[path.length-1]; render(); }; results.appendChild(a); }
+  render();
+}
+document.getElementById('search').addEventListener('input', (e)=>{ query=e.target.value.trim(); search(); });
 map.onclick=()=>{ if (path.length>1){ path.pop(); root=path[path.length-1]; render(); } };
 window.addEventListener('resize', render);
 const f=document.getElementById('findings');
 for (const [sev,kind,bytes,msg] of DATA.findings){const p=document.createElement('div');p.className=sev;p.textContent='['+sev+'] '+kind+' ('+kb(bytes)+'): '+msg;f.appendChild(p)}
-render();
+// `report.html#search=lodash` opens with a search (links from CI logs, tests).
+const h=decodeURIComponent(location.hash||'');
+if (h.startsWith('#search=')) { query=h.slice(8); document.getElementById('search').value=query; search(); } else render();
 </script></body></html>
 "#;

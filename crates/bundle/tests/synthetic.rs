@@ -245,6 +245,18 @@ fn html_report_renders_its_treemap_in_chromium() {
     };
     let page = dir.path().join("report.html");
     std::fs::write(&page, html).unwrap();
+    let dom = dump_dom(chromium, &format!("file://{}", page.display()));
+    let rects = dom.matches("class=\"node").count();
+    assert!(rects >= 5, "treemap rectangles in the DOM: {rects}");
+    assert!(dom.contains("lodash"), "package names are drawn");
+    assert!(dom.contains("data-rendered="), "the script ran");
+    // Search over the whole tree, opened from the URL.
+    let dom = dump_dom(chromium, &format!("file://{}#search=lazy", page.display()));
+    assert!(dom.contains("1 match(es)"), "search results listed");
+    assert!(dom.contains("node hit"), "the match is highlighted");
+}
+
+fn dump_dom(chromium: &str, url: &str) -> String {
     let profile = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(chromium)
         .args([
@@ -261,16 +273,8 @@ fn html_report_renders_its_treemap_in_chromium() {
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
+        .arg(url)
         .output()
         .expect("running chromium");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    let rects = dom.matches("class=\"node").count();
-    assert!(
-        rects >= 5,
-        "treemap rectangles in the DOM: {rects}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(dom.contains("lodash"), "package names are drawn");
-    assert!(dom.contains("data-rendered="), "the script ran");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
