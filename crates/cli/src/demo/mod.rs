@@ -6,6 +6,8 @@
 
 #[cfg(feature = "budget")]
 mod budget;
+#[cfg(feature = "cache")]
+mod cache;
 #[cfg(feature = "profiler")]
 mod profiler;
 #[cfg(feature = "lazy")]
@@ -65,6 +67,9 @@ fn sections() -> Vec<Box<dyn Section>> {
         Box::new(profiler::ProfilerSection::new()),
         #[cfg(not(feature = "profiler"))]
         Box::new(Planned("profiler")),
+        #[cfg(feature = "cache")]
+        Box::new(cache::CacheSection::new()),
+        #[cfg(not(feature = "cache"))]
         Box::new(Planned("cache")),
         #[cfg(feature = "lazy")]
         Box::new(lazy::LazySection::new()),
