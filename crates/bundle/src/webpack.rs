@@ -174,7 +174,13 @@ fn add_compilation<M: ChunkModules>(
     let _ = name;
     let pid = |id: &Id| format!("{prefix}{}", id.0);
     let names: Vec<&str> = assets.iter().map(|a| a.name.as_str()).collect();
-    let dir = find_dist(dist, output_path.as_deref(), base, &names);
+    // A child compilation's files may sit in `--dist/<child name>/`.
+    let child_dist = (!prefix.is_empty())
+        .then(|| dist.map(|d| d.join(prefix.trim_end_matches(':').replace(':', "/"))));
+    let dir = child_dist
+        .flatten()
+        .and_then(|d| find_dist(Some(&d), None, base, &names))
+        .or_else(|| find_dist(dist, output_path.as_deref(), base, &names));
     if dir.is_none() && !assets.is_empty() {
         build.warnings.push(format!(
             "emitted files not found (pass --dist DIR): sizes are the bundler's, without gzip{}",
@@ -191,8 +197,10 @@ fn add_compilation<M: ChunkModules>(
             .as_ref()
             .map(|d| d.join(&asset.name))
             .filter(|p| p.is_file());
+        // Names are prefixed with the compiler's name in multi-compiler stats, where two
+        // compilations may emit the same file name into different directories.
         build.assets.push(BuildAsset {
-            name: asset.name.clone(),
+            name: format!("{prefix}{}", asset.name),
             path,
             size_hint: asset.size.0,
         });
@@ -212,6 +220,7 @@ fn add_compilation<M: ChunkModules>(
                 .files
                 .into_iter()
                 .filter(|f| !f.ends_with(".map"))
+                .map(|f| format!("{prefix}{f}"))
                 .collect(),
         });
     }
@@ -326,7 +335,8 @@ mod tests {
               {"name":"./src/orphan.js","size":1,"chunks":[]}]}]}"#;
         let b = read(json, Path::new("/nonexistent/stats.json"), None).unwrap();
         assert_eq!(b.chunks[0].id, "web:1");
-        assert_eq!(b.chunks[0].files, vec!["a.js"]);
+        assert_eq!(b.chunks[0].files, vec!["web:a.js"]);
+        assert_eq!(b.assets[0].name, "web:a.js");
         assert_eq!(b.modules.len(), 2);
         assert_eq!(b.modules[1].provided, ExportsInfo::Count(2));
         assert_eq!(b.modules[1].chunks, vec!["web:1"]);

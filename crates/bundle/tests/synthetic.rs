@@ -278,3 +278,90 @@ fn dump_dom(chromium: &str, url: &str) -> String {
         .expect("running chromium");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+#[test]
+fn multi_compiler_children_with_the_same_file_names() {
+    let dir = tempfile::tempdir().unwrap();
+    for (child, size) in [("client", 3000), ("server", 5000)] {
+        let out = dir.path().join("dist").join(child);
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("main.js"), "x".repeat(size)).unwrap();
+    }
+    let child = |name: &str| {
+        format!(
+            r#"{{"name":"{name}","assets":[{{"name":"main.js","size":1}}],
+            "chunks":[{{"id":0,"names":["main"],"initial":true,"files":["main.js"]}}],
+            "entrypoints":{{"main":{{"chunks":[0]}}}},
+            "modules":[{{"name":"./src/{name}.js","size":10,"chunks":[0]}}]}}"#
+        )
+    };
+    let stats = format!(
+        r#"{{"children":[{},{}]}}"#,
+        child("client"),
+        child("server")
+    );
+    std::fs::write(dir.path().join("stats.json"), stats).unwrap();
+    let opts = Options {
+        dist: Some(dir.path().join("dist")),
+        ..Options::default()
+    };
+    let a = analyze(&dir.path().join("stats.json"), &opts).unwrap();
+    let sizes: Vec<(&str, u64)> = a.assets.iter().map(|x| (x.name.as_str(), x.raw)).collect();
+    assert_eq!(
+        sizes,
+        vec![("client:main.js", 3000), ("server:main.js", 5000)]
+    );
+    let entries: Vec<(&str, u64)> = a.entries.iter().map(|e| (e.name.as_str(), e.raw)).collect();
+    assert_eq!(entries, vec![("client:main", 3000), ("server:main", 5000)]);
+    assert!(a.assets.iter().all(|x| x.gzip.is_some()));
+}
+
+#[test]
+fn vite_manifest_with_its_output_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    std::fs::create_dir_all(out.join(".vite")).unwrap();
+    std::fs::create_dir_all(out.join("assets")).unwrap();
+    let (code, map) = bundle(
+        &[(0, "mmmm"), (1, "vvvvvvvv")],
+        &["../../src/main.js", "../../node_modules/vue/index.js"],
+    );
+    std::fs::write(
+        out.join("assets/main-1.js"),
+        format!("{code}\n//# sourceMappingURL=main-1.js.map\n"),
+    )
+    .unwrap();
+    std::fs::write(out.join("assets/main-1.js.map"), map).unwrap();
+    let (code, map) = bundle(&[(0, "llllll")], &["../../src/lazy.js"]);
+    std::fs::write(
+        out.join("assets/lazy-2.js"),
+        format!("{code}\n//# sourceMappingURL=lazy-2.js.map\n"),
+    )
+    .unwrap();
+    std::fs::write(out.join("assets/lazy-2.js.map"), map).unwrap();
+    std::fs::write(out.join("assets/main-3.css"), "body{color:red}").unwrap();
+    std::fs::write(
+        out.join(".vite/manifest.json"),
+        r#"{"src/main.js":{"file":"assets/main-1.js","name":"main","src":"src/main.js","isEntry":true,"css":["assets/main-3.css"],"dynamicImports":["src/lazy.js"]},
+            "src/lazy.js":{"file":"assets/lazy-2.js","name":"lazy","src":"src/lazy.js","isDynamicEntry":true}}"#,
+    )
+    .unwrap();
+    let a = analyze(&out, &Options::default()).unwrap();
+    assert_eq!(a.format, perfkit_bundle::Format::Vite);
+    assert_eq!(a.entries[0].name, "main");
+    assert_eq!(
+        a.entries[0].assets,
+        vec!["assets/main-1.js", "assets/main-3.css"]
+    );
+    let lazy = a.chunks.iter().find(|c| c.id == "src/lazy.js").unwrap();
+    assert!(!lazy.initial);
+    let vue = a
+        .modules
+        .iter()
+        .find(|m| m.package.as_deref() == Some("vue"))
+        .unwrap();
+    assert_eq!(vue.output_size, Some(8));
+    let lazy_mod = a.modules.iter().find(|m| m.name == "src/lazy.js").unwrap();
+    assert_eq!(lazy_mod.output_size, Some(6));
+    assert_eq!(lazy_mod.chunks, vec!["src/lazy.js"]);
+}
