@@ -24,6 +24,7 @@ pub mod policy;
 pub mod sim;
 pub mod synth;
 pub mod trace;
+pub mod tune;
 
 pub use memory::{BuildError, CacheStats, MemoryCache, MemoryCacheBuilder};
 pub use policy::{Access, Policy, PolicyError, PolicyKind};

@@ -427,21 +427,19 @@ fn parse_text(
                 let (key_col, size_col) = match csv_cols {
                     Some(c) => c,
                     None => {
+                        let header = f.iter().any(|c| parse_int(c).is_none());
                         let lower: Vec<String> = f.iter().map(|s| s.to_ascii_lowercase()).collect();
                         let find =
                             |names: &[&str]| lower.iter().position(|c| names.contains(&c.as_str()));
-                        let key = find(&["lbn", "key", "id", "obj_id", "object", "block"]);
-                        let size = find(&["size", "obj_size", "bytes"]);
-                        match key {
-                            Some(k) => {
-                                csv_cols = Some((k, size));
-                                continue; // header line
-                            }
-                            None => {
-                                csv_cols = Some((0, None));
-                                (0, None)
-                            }
+                        let size = find(&["size", "obj_size", "bytes"]).filter(|_| header);
+                        let key = find(&["lbn", "key", "id", "obj_id", "object", "block"])
+                            .filter(|_| header)
+                            .unwrap_or(if size == Some(0) { 1 } else { 0 });
+                        csv_cols = Some((key, size));
+                        if header {
+                            continue;
                         }
+                        (key, size)
                     }
                 };
                 let k = f
