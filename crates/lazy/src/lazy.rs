@@ -598,10 +598,10 @@ impl<'a, T: Send + Sync + 'static> Future for Get<'a, T> {
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.slow.is_none() {
-            if let Some(value) = self.lazy.inner.value.get() {
-                return Poll::Ready(Ok(value));
-            }
+        if self.slow.is_none()
+            && let Some(value) = self.lazy.inner.value.get()
+        {
+            return Poll::Ready(Ok(value));
         }
         self.poll_slow(cx)
     }
