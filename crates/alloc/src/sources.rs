@@ -597,6 +597,48 @@ impl MemorySource for ManualSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(text in "\\PC{0,200}") {
+            let _ = parse_statm(&text, 4096);
+            let _ = parse_meminfo(&text);
+            let _ = parse_cgroup_limit(&text);
+            let _ = parse_proc_self_cgroup(&text);
+            let _ = parse_mountinfo(&text);
+        }
+
+        #[test]
+        fn meminfo_written_as_the_kernel_does_reads_back(
+            total in 1u64..(1 << 40),
+            avail_share in 0.0f64..1.0,
+            noise in proptest::collection::vec(("[A-Z][a-zA-Z_]{2,12}", 0u64..1 << 30), 0..8),
+        ) {
+            let avail = (total as f64 * avail_share) as u64;
+            let mut text = format!("MemTotal:       {total:>8} kB\nMemFree:        {avail:>8} kB\n");
+            for (k, v) in &noise {
+                if !matches!(k.as_str(), "MemTotal" | "MemAvailable" | "MemFree" | "Buffers" | "Cached") {
+                    text.push_str(&format!("{k}:{v:>16} kB\n"));
+                }
+            }
+            text.push_str(&format!("MemAvailable:   {avail:>8} kB\n"));
+            let m = parse_meminfo(&text).unwrap();
+            prop_assert_eq!(m.total_bytes, total * 1024);
+            prop_assert_eq!(m.available_bytes, avail * 1024);
+        }
+
+        #[test]
+        fn cgroup_limits_read_back(v in 0u64..(1 << 62)) {
+            prop_assert_eq!(parse_cgroup_limit(&format!("{v}\n")).unwrap(), Some(v));
+        }
+
+        #[test]
+        fn statm_reads_back(pages in 0u64..(1 << 40), other in 0u64..1_000_000) {
+            let text = format!("{} {pages} {other} 5 0 {other} 0\n", pages + other);
+            prop_assert_eq!(parse_statm(&text, 4096).unwrap(), pages * 4096);
+        }
+    }
 
     // Fixtures as the kernels produce them.
     const STATM: &str = "765 431 403 5 0 123 0\n";

@@ -3,6 +3,7 @@
 use crate::events::{CleanupOutcome, CleanupStats, Transition};
 use crate::rate::{RateWindow, Reservation, TokenBucket};
 use crate::spec::{Budget, CpuScope, ResourceKind, process_cpu_time};
+use crate::storage::{DirScan, Step};
 use crate::{BudgetError, Decision, Level};
 use perfkit_core::{Callbacks, SharedClock, SystemClock};
 use std::collections::{HashMap, VecDeque};
@@ -48,6 +49,7 @@ pub(crate) struct State {
     pub(crate) recorded_since_scan: f64,
     pub(crate) scanned: f64,
     pub(crate) last_scan: Option<Instant>,
+    pub(crate) scan: Option<DirScan>,
     pub(crate) level: Level,
     pub(crate) since: Instant,
     pub(crate) transitions: u64,
@@ -71,6 +73,7 @@ impl State {
             recorded_since_scan: 0.0,
             scanned: 0.0,
             last_scan: None,
+            scan: None,
             level: Level::Allow,
             since: now,
             transitions: 0,
@@ -516,23 +519,8 @@ impl Budgets {
             match kind {
                 ResourceKind::Memory => self.sample_source(r, source.as_deref()),
                 ResourceKind::Storage => match dir {
-                    Some(dir) if scan_due => {
-                        let scanned = dir_size(&dir);
-                        self.update_configured(r, |s, now| match &scanned {
-                            Ok(bytes) => {
-                                s.scanned = *bytes as f64;
-                                s.recorded_since_scan = 0.0;
-                                s.usage = s.scanned;
-                                s.last_scan = Some(now);
-                                s.error = None;
-                            }
-                            Err(e) => {
-                                s.last_scan = Some(now);
-                                s.error = Some(format!("scanning {}: {e}", dir.display()));
-                            }
-                        });
-                    }
-                    _ => {
+                    Some(dir) => self.scan_step(r, &dir, scan_due),
+                    None => {
                         self.update_configured(r, |_, _| {});
                     }
                 },
@@ -560,6 +548,42 @@ impl Budgets {
                 }
             }
         }
+    }
+
+    /// Advances the storage budget's directory walk by one bounded step (starting a new
+    /// pass when one is due); a completed pass replaces the usage.
+    fn scan_step(&self, r: Resource, dir: &std::path::Path, due: bool) {
+        let Some((scan, batch)) = self.peek_mut(r, |s| (s.scan.take(), s.spec.scan_batch)) else {
+            return;
+        };
+        let mut scan = match scan {
+            Some(scan) => scan,
+            None if due => DirScan::new(dir),
+            None => {
+                self.update_configured(r, |_, _| {});
+                return;
+            }
+        };
+        let step = scan.step(batch);
+        self.update_configured(r, |s, now| match step {
+            Step::Continue => s.scan = Some(scan),
+            Step::Done(bytes) => {
+                s.scanned = bytes as f64;
+                s.recorded_since_scan = 0.0;
+                s.usage = s.scanned;
+                s.last_scan = Some(now);
+                s.error = scan.error.take();
+            }
+            Step::Failed(e) => {
+                s.last_scan = Some(now);
+                s.error = Some(e);
+            }
+        });
+    }
+
+    fn peek_mut<T>(&self, r: Resource, f: impl FnOnce(&mut State) -> T) -> Option<T> {
+        let slot = self.inner.slots.get(r.index())?;
+        lock(&slot.state).as_mut().map(f)
     }
 
     /// Re-reads the memory budget's source without triggering cleanup.
@@ -741,22 +765,4 @@ fn push_bounded(q: &mut VecDeque<Transition>, t: Transition, cap: usize) {
         q.pop_front();
     }
     q.push_back(t);
-}
-
-/// Bytes in regular files under `dir`, not following symbolic links.
-pub(crate) fn dir_size(dir: &std::path::Path) -> std::io::Result<u64> {
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d)? {
-            let entry = entry?;
-            let meta = entry.metadata()?;
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if meta.is_file() {
-                total += meta.len();
-            }
-        }
-    }
-    Ok(total)
 }

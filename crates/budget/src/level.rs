@@ -221,6 +221,70 @@ impl Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// A second, deliberately different statement of the rule: the level is the highest
+    /// one whose entry threshold is reached, unless the current level is higher and usage
+    /// has not fallen below that level's exit mark, in which case it is the highest level
+    /// not above the current one whose exit mark is still respected.
+    fn reference(t: &Thresholds, current: Level, ratio: f64) -> Level {
+        let reached = Level::ALL
+            .into_iter()
+            .filter(|l| ratio >= t.enter(*l))
+            .max()
+            .unwrap_or(Level::Allow);
+        if reached >= current {
+            return reached;
+        }
+        Level::ALL
+            .into_iter()
+            .filter(|l| {
+                *l <= current && (*l == Level::Allow || ratio >= t.enter(*l) - t.hysteresis)
+            })
+            .max()
+            .unwrap_or(Level::Allow)
+    }
+
+    fn thresholds() -> impl Strategy<Value = Thresholds> {
+        (0.05f64..1.0, 0.0f64..0.5, 0.0f64..0.5, 0.0f64..1.0).prop_map(|(w, a, b, h)| Thresholds {
+            warn: w,
+            throttle: w + a,
+            reject: w + a + b,
+            hysteresis: h * w * 0.99,
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn next_level_matches_the_reference(
+            t in thresholds(),
+            ratios in proptest::collection::vec(0.0f64..2.0, 1..60),
+        ) {
+            let mut ours = Level::Allow;
+            let mut theirs = Level::Allow;
+            for r in ratios {
+                ours = t.next(ours, r);
+                theirs = reference(&t, theirs, r);
+                prop_assert_eq!(ours, theirs, "ratio {}", r);
+            }
+        }
+
+        #[test]
+        fn a_level_is_kept_inside_its_hysteresis_band(
+            t in thresholds(),
+            start in 0usize..4,
+            x in 0.0f64..1.0,
+        ) {
+            let current = Level::ALL[start];
+            let next_enter = if start == 3 { f64::INFINITY } else { t.enter(Level::ALL[start + 1]) };
+            let low = if start == 0 { 0.0 } else { t.enter(current) - t.hysteresis };
+            let hi = next_enter.min(low + 5.0);
+            prop_assume!(hi > low);
+            let ratio = low + (hi - low) * x;
+            prop_assume!(ratio < next_enter);
+            prop_assert_eq!(t.next(current, ratio), current);
+        }
+    }
 
     #[test]
     fn defaults_and_validation() {

@@ -45,6 +45,7 @@ mod level;
 mod rate;
 mod sampler;
 mod spec;
+mod storage;
 
 #[cfg(feature = "redis")]
 pub mod redis;

@@ -182,6 +182,34 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Whatever the request sizes and idle gaps, a sender that waits as told never gets
+        /// more than burst + rate x elapsed, and rejected requests take nothing.
+        #[test]
+        fn never_more_than_burst_plus_rate_times_time(
+            steps in proptest::collection::vec((1u32..5_000, 0u32..200), 1..200),
+        ) {
+            let clock = ManualClock::new();
+            let start = clock.now();
+            let (rate, burst) = (10_000.0, 2_000.0);
+            let mut b = TokenBucket::new(rate, burst, Duration::from_millis(300), start);
+            let mut granted = 0.0;
+            for (amount, gap_ms) in steps {
+                clock.advance(Duration::from_millis(u64::from(gap_ms)));
+                match b.reserve(f64::from(amount), clock.now()) {
+                    Reservation::Ready => granted += f64::from(amount),
+                    Reservation::Wait(d) => {
+                        clock.advance(d);
+                        granted += f64::from(amount);
+                    }
+                    Reservation::Rejected(d) => proptest::prop_assert!(d > Duration::ZERO),
+                }
+                let elapsed = (clock.now() - start).as_secs_f64();
+                proptest::prop_assert!(granted <= burst + rate * elapsed + 1e-6);
+            }
+        }
+    }
+
     #[test]
     fn bursts_are_free_then_debt_is_bounded() {
         let clock = ManualClock::new();

@@ -164,6 +164,7 @@ pub struct Budget {
     pub(crate) source: Option<Arc<dyn MemorySource>>,
     pub(crate) directory: Option<PathBuf>,
     pub(crate) scan_every: Duration,
+    pub(crate) scan_batch: usize,
     pub(crate) cpu: CpuScope,
 }
 
@@ -196,6 +197,7 @@ impl Budget {
             source: None,
             directory: None,
             scan_every: Duration::from_secs(10),
+            scan_batch: 4096,
             cpu: CpuScope::Recorded,
         }
     }
@@ -253,17 +255,27 @@ impl Budget {
         self
     }
 
-    /// Measures storage as the size of the files under `dir` (for storage budgets),
-    /// rescanned every [`Budget::scan_every`] (10 s by default); recorded writes count in
-    /// between.
+    /// Measures storage as the size of the regular files under `dir` (for storage
+    /// budgets, symbolic links not followed). The sampler walks the tree incrementally, at
+    /// most [`Budget::scan_batch`] entries per sample, and starts a new pass
+    /// [`Budget::scan_every`] after the previous one completed (10 s by default). A
+    /// completed pass replaces the usage; writes and deletions recorded in between count
+    /// on top of the last pass.
     pub fn directory(mut self, dir: impl Into<PathBuf>) -> Budget {
         self.directory = Some(dir.into());
         self
     }
 
-    /// How often the storage directory is rescanned.
+    /// How long after a completed pass over the storage directory the next one starts.
     pub fn scan_every(mut self, every: Duration) -> Budget {
         self.scan_every = every;
+        self
+    }
+
+    /// How many directory entries one sample walks at most (after at least one
+    /// directory). Default 4096.
+    pub fn scan_batch(mut self, entries: usize) -> Budget {
+        self.scan_batch = entries.max(1);
         self
     }
 

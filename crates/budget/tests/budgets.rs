@@ -455,3 +455,34 @@ fn the_sampler_thread_starts_and_stops() {
         Decision::Throttle { .. }
     ));
 }
+
+#[test]
+fn storage_is_measured_incrementally_over_several_samples() {
+    let clock = ManualClock::new();
+    let b = budgets(&clock);
+    let dir = tempfile::tempdir().unwrap();
+    for d in 0..4 {
+        let sub = dir.path().join(format!("part-{d}"));
+        std::fs::create_dir(&sub).unwrap();
+        for f in 0..10 {
+            std::fs::write(sub.join(format!("{f}.log")), vec![0u8; 10]).unwrap();
+        }
+    }
+    let disk = b
+        .set_budget(Budget::storage(1000).directory(dir.path()).scan_batch(8))
+        .unwrap();
+    b.record_usage(disk, 100);
+    let mut samples = 0;
+    while b.usage()[0].usage != 400.0 {
+        assert_eq!(
+            b.usage()[0].usage,
+            100.0,
+            "a pass in progress changes nothing"
+        );
+        b.sample_now();
+        samples += 1;
+        assert!(samples < 50);
+    }
+    assert!(samples >= 3, "the walk took {samples} samples");
+    assert!(b.health().budgets[0].error.is_none());
+}
