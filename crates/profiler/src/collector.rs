@@ -31,6 +31,7 @@ pub(crate) struct Shared {
     started_unix_ns: u64,
     pub(crate) state: Mutex<Collector>,
     pub(crate) sinks: RwLock<Vec<Arc<dyn TraceSink>>>,
+    pub(crate) live: crate::layer::LiveSet,
 }
 
 impl Shared {
@@ -60,6 +61,7 @@ impl Shared {
             started_unix_ns,
             state: Mutex::new(Collector::new(retain)),
             sinks: RwLock::new(Vec::new()),
+            live: crate::layer::LiveSet::new(),
         }
     }
 

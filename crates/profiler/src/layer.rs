@@ -2,9 +2,13 @@
 //!
 //! The sampling decision is made once, when a root span (one without a parent) is created,
 //! and inherited by every descendant through the parent's span extensions, so a sampled
-//! trace is whole. A span of an unsampled trace costs one look-up of its parent's extensions
-//! when created and one look-up of its own on enter, exit and close: no allocation, no lock
-//! shared between threads (the registry's per-span extension lock is uncontended).
+//! trace is whole.
+//!
+//! Sampled spans are also counted in [`LiveSet`], a fixed table of atomic counters indexed
+//! by a hash of the span id. A span whose slot counts zero is certainly not sampled, so
+//! for a span of an unsampled trace every hook (new span, enter, exit, record, close) is one
+//! atomic load: no allocation, no lock, not even a look-up in the registry. A non-zero slot
+//! (another sampled span hashing there) only means the extensions are checked.
 
 use crate::collector::Shared;
 use crate::trace::{SpanRecord, Trace};
@@ -17,6 +21,42 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::{Subscriber, field::Field};
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
+
+/// Live sampled spans, counted per slot of a hash of their id (see the module docs).
+pub(crate) struct LiveSet {
+    slots: Box<[AtomicU32]>,
+}
+
+const LIVE_SLOT_BITS: u32 = 12;
+
+impl LiveSet {
+    pub(crate) fn new() -> Self {
+        LiveSet {
+            slots: (0..1usize << LIVE_SLOT_BITS)
+                .map(|_| AtomicU32::new(0))
+                .collect(),
+        }
+    }
+
+    fn slot(&self, id: &Id) -> &AtomicU32 {
+        let h = id.into_u64().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - LIVE_SLOT_BITS);
+        &self.slots[h as usize]
+    }
+
+    /// False when the span is certainly not sampled.
+    #[inline]
+    pub(crate) fn maybe(&self, id: &Id) -> bool {
+        self.slot(id).load(Ordering::Acquire) != 0
+    }
+
+    fn add(&self, id: &Id) {
+        self.slot(id).fetch_add(1, Ordering::Release);
+    }
+
+    fn remove(&self, id: &Id) {
+        self.slot(id).fetch_sub(1, Ordering::Release);
+    }
+}
 
 /// The profiler's [`Layer`]; obtain it with [`crate::Profiler::layer`].
 #[derive(Clone)]
@@ -103,20 +143,32 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
         let shared = &self.shared;
-        let (trace, parent) = match span.parent() {
-            Some(parent) => {
+        // The parent the registry gives this span, found without looking it up.
+        let parent_id = if attrs.is_root() {
+            None
+        } else if let Some(p) = attrs.parent() {
+            Some(p.clone())
+        } else {
+            ctx.current_span().id().cloned()
+        };
+        let (trace, parent) = match parent_id {
+            Some(pid) => {
+                if !shared.live.maybe(&pid) {
+                    return; // the parent is not sampled: neither is this span
+                }
+                let Some(parent) = ctx.span(&pid) else { return };
                 let ext = parent.extensions();
                 match ext.get::<SpanData>() {
                     Some(p) => (Arc::clone(&p.trace), Some(p.index)),
-                    None => return, // the trace is not sampled
+                    None => return,
                 }
             }
             None => {
                 if !shared.decide_root(attrs.metadata()) {
                     return;
                 }
+                let Some(span) = ctx.span(id) else { return };
                 let mut fields = Vec::new();
                 attrs.record(&mut FieldVisitor(&mut fields));
                 let remote = fields
@@ -143,9 +195,11 @@ where
                     depth: 0,
                     fields,
                 });
+                shared.live.add(id);
                 return;
             }
         };
+        let Some(span) = ctx.span(id) else { return };
         let mut fields = Vec::new();
         attrs.record(&mut FieldVisitor(&mut fields));
         let index = trace.next_index.fetch_add(1, Ordering::Relaxed);
@@ -160,9 +214,13 @@ where
             depth: 0,
             fields,
         });
+        shared.live.add(id);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if !self.shared.live.maybe(id) {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(d) = ext.get_mut::<SpanData>() {
@@ -171,6 +229,9 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if !self.shared.live.maybe(id) {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(d) = ext.get_mut::<SpanData>() {
@@ -182,6 +243,9 @@ where
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if !self.shared.live.maybe(id) {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         if let Some(d) = ext.get_mut::<SpanData>() {
@@ -195,10 +259,14 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if !self.shared.live.maybe(&id) {
+            return;
+        }
         let Some(span) = ctx.span(&id) else { return };
         let Some(mut d) = span.extensions_mut().remove::<SpanData>() else {
             return;
         };
+        self.shared.live.remove(&id);
         let now = self.shared.clock.now();
         if let Some(at) = d.entered_at.take() {
             d.busy_ns += nanos(now.saturating_duration_since(at));

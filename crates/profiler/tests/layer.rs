@@ -177,3 +177,71 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         }
     }
 }
+
+#[test]
+fn explicit_parents_and_many_live_spans_across_threads() {
+    let p = Profiler::builder()
+        .sample_rate(0.5)
+        .sample_first_per_root(false)
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(p.layer());
+    let dispatch = tracing::Dispatch::new(subscriber);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let dispatch = dispatch.clone();
+            std::thread::spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    // Hold many spans open at once so that id hash slots collide.
+                    let mut roots = Vec::new();
+                    for i in 0..300u64 {
+                        let root = info_span!("root", i);
+                        let kids: Vec<_> = (0..5)
+                            .map(|_| info_span!(parent: &root, "explicit_child"))
+                            .collect();
+                        let orphan = info_span!(parent: None, "detached_root");
+                        drop(orphan);
+                        roots.push((root, kids));
+                    }
+                    for (root, kids) in roots {
+                        for k in &kids {
+                            k.in_scope(|| {
+                                let _g = info_span!("grandchild").entered();
+                            });
+                        }
+                        drop(kids);
+                        drop(root);
+                    }
+                });
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = p.summary();
+    let count = |name: &str| {
+        s.spans
+            .iter()
+            .find(|x| x.name == name)
+            .map_or(0, |x| x.count)
+    };
+    let roots = s
+        .paths
+        .iter()
+        .find(|x| x.path.as_deref() == Some("root"))
+        .unwrap()
+        .count;
+    assert!(roots > 400 && roots < 800, "{roots} of 1200 at 0.5");
+    assert_eq!(count("explicit_child"), 5 * roots);
+    assert_eq!(count("grandchild"), 5 * roots);
+    // `parent: None` spans are roots of their own traces, sampled on their own.
+    assert!(count("detached_root") > 400);
+    for t in &p.profile().traces {
+        if t.root_name() == "root" {
+            assert_eq!(t.spans.len(), 11);
+        } else {
+            assert_eq!(t.spans.len(), 1);
+        }
+    }
+}
