@@ -8,6 +8,8 @@ mod alloc;
 mod budget;
 #[cfg(feature = "bundle")]
 mod bundle;
+#[cfg(feature = "cache")]
+mod cache_tiered;
 #[cfg(feature = "lazy")]
 mod lazy;
 #[cfg(feature = "profiler")]
