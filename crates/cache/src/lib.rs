@@ -20,6 +20,7 @@
 
 pub mod hash;
 mod memory;
+pub mod plot;
 pub mod policy;
 pub mod sim;
 pub mod synth;

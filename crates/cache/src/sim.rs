@@ -88,15 +88,26 @@ pub fn next_use(keys: &[u64]) -> Vec<usize> {
 /// newcomer, the one next used furthest in the future is left out. With weights this is
 /// the same greedy rule (not guaranteed optimal for unequal weights).
 fn opt_hits(keys: &[u64], capacity: u64, weights: Option<&[u32]>) -> u64 {
+    let mut hits = 0u64;
+    opt_each_hit(keys, capacity, weights, &mut |_| hits += 1);
+    hits
+}
+
+/// Runs Belady's optimum and calls `on_hit(i)` for every request `i` that hits.
+pub fn opt_each_hit(
+    keys: &[u64],
+    capacity: u64,
+    weights: Option<&[u32]>,
+    on_hit: &mut dyn FnMut(usize),
+) {
     let next = next_use(keys);
     let mut resident: U64Map<(usize, u64)> = U64Map::default();
     let mut heap: BinaryHeap<(usize, u64)> = BinaryHeap::new();
     let mut used = 0u64;
-    let mut hits = 0u64;
     for (i, &k) in keys.iter().enumerate() {
         let nu = next[i];
         if let Some(e) = resident.get_mut(&k) {
-            hits += 1;
+            on_hit(i);
             e.0 = nu;
             heap.push((nu, k));
             continue;
@@ -136,7 +147,6 @@ fn opt_hits(keys: &[u64], capacity: u64, weights: Option<&[u32]>) -> u64 {
             heap.retain(|(n, key)| resident.get(key).map(|e| e.0) == Some(*n));
         }
     }
-    hits
 }
 
 /// Runs every policy x capacity combination over one trace on up to `threads` threads

@@ -163,8 +163,15 @@ pub fn estimate(kind: PolicyKind, capacity: u64, sample: &Sample) -> Result<f64,
     // Hot keys are all present, not a `rate` share of them: they get their slots on top.
     let hot = sample.hot_keys as f64 * (1.0 - sample.rate);
     let scaled = ((capacity as f64 * sample.rate + hot).round() as u64).max(1);
-    if kind == PolicyKind::Opt || sample.rate >= 1.0 {
+    if sample.rate >= 1.0 {
         return Ok(crate::sim::simulate(kind, scaled, &sample.keys, None)?.hit_ratio());
+    }
+    let weight = |i: usize| if sample.hot[i] { sample.rate } else { 1.0 };
+    let total: f64 = (0..sample.keys.len()).map(weight).sum();
+    if kind == PolicyKind::Opt {
+        let mut hits = 0.0;
+        crate::sim::opt_each_hit(&sample.keys, scaled, None, &mut |i| hits += weight(i));
+        return Ok(if total > 0.0 { hits / total } else { 0.0 });
     }
     let mut policy = kind.build(scaled)?;
     let mut evicted = Vec::new();

@@ -9,13 +9,19 @@ use std::process::ExitCode;
 
 #[cfg(feature = "bundle")]
 mod bundle;
+#[cfg(feature = "cache")]
+mod cache;
 mod completions;
 mod demo;
 #[cfg(feature = "lazy")]
 mod lazy;
+#[cfg(feature = "leak")]
+mod leak;
 mod output;
 #[cfg(feature = "profiler")]
 mod profile;
+#[cfg(feature = "leak")]
+mod watch;
 
 /// Counts heap use for the demo's memory budget and leak detection (`perfkit-alloc`).
 #[cfg(any(feature = "budget", feature = "leak"))]
@@ -48,6 +54,9 @@ enum Command {
     Demo(demo::Args),
     /// Print a shell completion script.
     Completions(completions::Args),
+    /// Cache policies: simulate them over a trace, or tune one for a capacity.
+    #[cfg(feature = "cache")]
+    Cache(cache::Args),
     /// Lazy loading: preload hints (tags and `Link` header) for a bundled web front end.
     #[cfg(feature = "lazy")]
     Lazy(lazy::Args),
@@ -57,18 +66,31 @@ enum Command {
     /// Analyse saved profiles: flame graphs, regressions against a baseline, suggestions.
     #[cfg(feature = "profiler")]
     Profile(profile::Args),
+    /// Memory leaks: classify a memory series and estimate when it runs out of memory.
+    #[cfg(feature = "leak")]
+    Leak(leak::Args),
+    /// Watch any process: memory and CPU from /proc, leak detection, OOM prediction, and
+    /// enforcement (warn, throttle, reject) of --memory and --cpu.
+    #[cfg(feature = "leak")]
+    Watch(watch::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Completions(args) => completions::run(args),
+        #[cfg(feature = "cache")]
+        Command::Cache(args) => cache::run(args),
         #[cfg(feature = "lazy")]
         Command::Lazy(args) => lazy::run(args),
         #[cfg(feature = "bundle")]
         Command::Bundle(args) => bundle::run(args),
         #[cfg(feature = "profiler")]
         Command::Profile(args) => profile::run(args),
+        #[cfg(feature = "leak")]
+        Command::Leak(args) => leak::run(args),
+        #[cfg(feature = "leak")]
+        Command::Watch(args) => watch::run(args),
     }
 }
 
