@@ -3,7 +3,7 @@
 
 use crate::build::{Build, ExportsInfo};
 use crate::error::BundleError;
-use crate::measure::{Measured, load, measure_all};
+use crate::measure::{Measured, load, measure_all, with_trimmed_pages};
 use crate::model::{Analysis, Asset, AssetSources, Chunk, Entry, Format, Module, PackageSize};
 use crate::package::{normalize, package_of};
 use serde::Deserialize;
@@ -91,8 +91,8 @@ pub(crate) fn read_build(input: &Path, opts: &Options) -> Result<Build, BundleEr
         None => detect(&bytes, input)?,
     };
     match format {
-        Format::Webpack => crate::webpack::read(&bytes, input, dist),
-        Format::Esbuild => crate::esbuild::read(&bytes, input, dist),
+        Format::Webpack => with_trimmed_pages(&bytes, |b| crate::webpack::read(b, input, dist)),
+        Format::Esbuild => with_trimmed_pages(&bytes, |b| crate::esbuild::read(b, input, dist)),
         Format::Vite => crate::vite::read_manifest(&bytes, input, dist),
         Format::Sourcemaps => Err(BundleError::Unsupported(format!(
             "{}: the sourcemaps format takes a directory",
