@@ -49,8 +49,8 @@ struct Slot {
     allocations: AtomicU64,
     deallocations: AtomicU64,
     reallocations: AtomicU64,
-    /// Net bytes (allocated - freed) at this slot's last publication to `PUBLISHED_LIVE`.
-    published_net: AtomicI64,
+    /// Net bytes (allocated - freed) not yet published to `PUBLISHED_LIVE`.
+    drift: AtomicI64,
     in_use: AtomicBool,
 }
 
@@ -62,7 +62,7 @@ impl Slot {
             allocations: AtomicU64::new(0),
             deallocations: AtomicU64::new(0),
             reallocations: AtomicU64::new(0),
-            published_net: AtomicI64::new(0),
+            drift: AtomicI64::new(0),
             in_use: AtomicBool::new(false),
         }
     }
@@ -160,18 +160,22 @@ fn bump(counter: &AtomicU64, v: u64) {
     counter.store(counter.load(Relaxed).wrapping_add(v), Relaxed);
 }
 
+/// Adds `delta` to the slot's unpublished drift, publishing it once it leaves
+/// ±`PEAK_FLUSH_BYTES`.
 #[inline(always)]
-fn maybe_publish(slot: &Slot) {
-    let net = slot.allocated_bytes.load(Relaxed) as i64 - slot.freed_bytes.load(Relaxed) as i64;
-    let drift = net - slot.published_net.load(Relaxed);
-    if !(-PEAK_FLUSH_BYTES..=PEAK_FLUSH_BYTES).contains(&drift) {
-        publish(slot, net, drift);
+fn drift(slot: &Slot, delta: i64) {
+    let d = slot.drift.load(Relaxed).wrapping_add(delta);
+    if (-PEAK_FLUSH_BYTES..=PEAK_FLUSH_BYTES).contains(&d) {
+        slot.drift.store(d, Relaxed);
+    } else {
+        publish(slot, d);
     }
 }
 
 #[cold]
-fn publish(slot: &Slot, net: i64, drift: i64) {
-    slot.published_net.store(net, Relaxed);
+#[inline(never)]
+fn publish(slot: &Slot, drift: i64) {
+    slot.drift.store(0, Relaxed);
     let live = PUBLISHED_LIVE.fetch_add(drift, Relaxed) + drift;
     if drift > 0 && live > 0 {
         PEAK_LIVE.fetch_max(live as u64, Relaxed);
@@ -184,7 +188,7 @@ fn on_alloc(size: usize) {
         Target::Owned(slot) => {
             bump(&slot.allocated_bytes, size as u64);
             bump(&slot.allocations, 1);
-            maybe_publish(slot);
+            drift(slot, size as i64);
         }
         Target::Shared => {
             OVERFLOW.allocated_bytes.fetch_add(size as u64, Relaxed);
@@ -203,7 +207,7 @@ fn on_dealloc(size: usize) {
         Target::Owned(slot) => {
             bump(&slot.freed_bytes, size as u64);
             bump(&slot.deallocations, 1);
-            maybe_publish(slot);
+            drift(slot, -(size as i64));
         }
         Target::Shared => {
             OVERFLOW.freed_bytes.fetch_add(size as u64, Relaxed);
@@ -225,7 +229,7 @@ fn on_realloc(old: usize, new: usize) {
             bump(&slot.allocated_bytes, grow);
             bump(&slot.freed_bytes, shrink);
             bump(&slot.reallocations, 1);
-            maybe_publish(slot);
+            drift(slot, grow as i64 - shrink as i64);
         }
         Target::Shared => {
             OVERFLOW.allocated_bytes.fetch_add(grow, Relaxed);
