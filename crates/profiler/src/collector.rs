@@ -2,7 +2,7 @@
 //! aggregation of completed sampled traces (statistics per call path, retained traces).
 
 use crate::hist::DurationHistogram;
-use crate::profile::{PathStats, Profile};
+use crate::profile::{Metrics, PathStats, Profile};
 use crate::trace::Trace;
 use parking_lot::{Mutex, RwLock};
 use perfkit_core::SharedClock;
@@ -106,7 +106,34 @@ impl Shared {
         self.roots_seen.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn snapshot(&self) -> Profile {
+    /// Counters, without copying statistics or traces.
+    pub(crate) fn metrics(&self) -> Metrics {
+        let state = self.state.lock();
+        let roots_seen = self.roots_seen();
+        let retained = state.reservoir.len()
+            + state
+                .firsts
+                .values()
+                .filter(|f| !state.reservoir.iter().any(|t| t.trace_id == f.trace_id))
+                .count();
+        Metrics {
+            sample_rate: self.sample_rate,
+            roots_seen,
+            traces_sampled: state.traces_sampled,
+            spans_sampled: state.spans_sampled,
+            sampled_ratio: if roots_seen == 0 {
+                0.0
+            } else {
+                state.traces_sampled as f64 / roots_seen as f64
+            },
+            paths_tracked: state.paths.len() as u64,
+            traces_retained: retained as u64,
+        }
+    }
+
+    /// Everything measured; `with_traces: false` leaves the retained traces out (cheaper,
+    /// for statistics).
+    pub(crate) fn snapshot_with(&self, with_traces: bool) -> Profile {
         let duration_ns = u64::try_from(
             self.clock
                 .now()
@@ -117,10 +144,13 @@ impl Shared {
         let state = self.state.lock();
         let mut paths: Vec<PathStats> = state.paths.values().cloned().collect();
         paths.sort_by(|a, b| a.path.cmp(&b.path));
-        let mut traces: Vec<Trace> = state.firsts.values().cloned().collect();
-        for t in &state.reservoir {
-            if !traces.iter().any(|f| f.trace_id == t.trace_id) {
-                traces.push(t.clone());
+        let mut traces: Vec<Trace> = Vec::new();
+        if with_traces {
+            traces.extend(state.firsts.values().cloned());
+            for t in &state.reservoir {
+                if !traces.iter().any(|f| f.trace_id == t.trace_id) {
+                    traces.push(t.clone());
+                }
             }
         }
         traces.sort_by_key(|t| t.start_unix_ns);

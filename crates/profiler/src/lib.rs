@@ -193,24 +193,22 @@ impl Profiler {
 
     /// A snapshot of everything measured so far, as saved to a file.
     pub fn profile(&self) -> Profile {
-        self.shared.snapshot()
+        self.shared.snapshot_with(true)
     }
 
     /// Span statistics per name and per call path.
     pub fn summary(&self) -> Summary {
-        self.profile().summary()
+        self.shared.snapshot_with(false).summary()
     }
 
     /// Counters describing the profiler itself.
     pub fn metrics(&self) -> Metrics {
-        let mut m = self.profile().metrics();
-        m.roots_seen = self.shared.roots_seen();
-        m
+        self.shared.metrics()
     }
 
     /// Folded stacks of self time (see [`export::folded`]).
     pub fn folded(&self) -> String {
-        export::folded(&self.profile())
+        export::folded(&self.shared.snapshot_with(false))
     }
 
     /// Saves the profile to `path` (the format is documented in [`profile`]).
