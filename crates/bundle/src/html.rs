@@ -139,21 +139,21 @@ const MAX_NODES = 6000;
 let root = DATA.tree, path = [DATA.tree], query = '';
 function kb(n){return n<1024?n+' B':n<1048576?(n/1024).toFixed(1)+' KiB':(n/1048576).toFixed(2)+' MiB'}
 function kids(n){return n[3]||[]}
-// Squarified treemap (Bruijn, Huizing, van Wijk) of children sizes into rect {x,y,w,h}.
+// Squarified treemap (Bruijn, Huizing, van Wijk): lays the items out, largest first, in
+// rows along the shorter side, keeping the rectangles' aspect ratios close to 1.
 function squarify(items, x, y, w, h, out){
+  items = items.filter(it => it[1] > 0).sort((a, b) => b[1] - a[1]);
   let total = 0; for (const it of items) total += it[1];
   if (total <= 0 || w <= 0 || h <= 0) return;
   const scale = (w*h)/total; let i = 0;
   while (i < items.length) {
     const side = Math.min(w, h); let row = [], rowSum = 0, best = Infinity;
     while (i < items.length) {
-      const a = items[i][1]*scale; if (a <= 0) { i++; continue; }
-      const s = rowSum + a, mx = Math.max(a, row.length ? row[0][1]*scale : a), mn = a;
-      const worst = Math.max(side*side*mx/(s*s), (s*s)/(side*side*mn));
+      const a = items[i][1]*scale, s = rowSum + a, mx = row.length ? row[0][1]*scale : a;
+      const worst = Math.max(side*side*mx/(s*s), (s*s)/(side*side*a));
       if (row.length && worst > best) break;
       row.push(items[i]); rowSum = s; best = worst; i++;
     }
-    if (!row.length) break;
     const thick = rowSum/side; let off = 0;
     for (const it of row) {
       const len = it[1]*scale/thick;
@@ -167,25 +167,28 @@ function color(depth, name){let h=0;for(let i=0;i<name.length;i++)h=(h*31+name.c
 function render(){
   map.textContent=''; const frag=document.createDocumentFragment(); let count=0, hits=0;
   const q=query.toLowerCase();
-  function draw(n, x, y, w, h, depth){
-    if (count >= MAX_NODES || w < 2 || h < 2) return;
+  // Breadth first, so that when the rectangle budget runs out it is the deepest level
+  // (the smallest modules) that is left out, never a whole chunk.
+  const queue=[]; let head=0;
+  const top=[]; squarify(kids(root).length?kids(root):[root], 0, 0, map.clientWidth, map.clientHeight, top);
+  for (const t of top) queue.push([t[0],t[1],t[2],t[3],t[4],0]);
+  while (head < queue.length && count < MAX_NODES) {
+    const [n,x,y,w,h,depth]=queue[head++];
+    if (w < 2 || h < 2) continue;
     const d=document.createElement('div'); d.className='node'; count++;
     d.style.left=x+'px'; d.style.top=y+'px'; d.style.width=w+'px'; d.style.height=h+'px';
     d.style.background=color(depth, n[0]);
     d.title=n[0]+'\nraw '+kb(n[1])+'\ngzip '+kb(n[2]);
     if (w > 40 && h > 12) d.textContent=n[0].replace(/^.*node_modules\//,'')+' '+kb(n[1]);
     if (q && n[0].toLowerCase().includes(q)) { d.classList.add('hit'); hits++; }
-    d.dataset.name = n[0];
     d.onclick=(e)=>{e.stopPropagation(); if (kids(n).length){ path.push(n); root=n; render(); }};
     frag.appendChild(d);
-    const c=kids(n); const pad = (w>30&&h>30)?14:0;
+    const c=kids(n); const pad=(w>30&&h>30)?14:0;
     if (c.length && depth < 3 && w > 8 && h > 8+pad) {
       const out=[]; squarify(c, x+2, y+pad, w-4, h-pad-2, out);
-      for (const [cn,cx,cy,cw,ch] of out) draw(cn,cx,cy,cw,ch,depth+1);
+      for (const [cn,cx,cy,cw,ch] of out) queue.push([cn,cx,cy,cw,ch,depth+1]);
     }
   }
-  const out=[]; squarify(kids(root).length?kids(root):[root], 0, 0, map.clientWidth, map.clientHeight, out);
-  for (const [n,x,y,w,h] of out) draw(n,x,y,w,h,0);
   map.appendChild(frag);
   document.getElementById('hits').textContent = q ? hits+' visible match(es)' : '';
   info.textContent = root[0]+': raw '+kb(root[1])+', gzip '+kb(root[2])+' ('+count+' rectangles)';
