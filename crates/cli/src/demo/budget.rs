@@ -14,7 +14,7 @@ use super::Args;
 use super::section::{Admission, RequestFuture, Section};
 use super::workload::{Request, Route, RunSummary};
 use perfkit_alloc::{HeapSource, MemorySource, RssSource};
-use perfkit_budget::{Budget, Budgets, Decision, Resource, Sampler};
+use perfkit_budget::{Budget, Budgets, Decision, Resource, Sampler, Thresholds};
 use perfkit_core::{ComponentReport, Figure, Finding, Severity};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -119,7 +119,8 @@ impl BudgetSection {
         // The run ends a little after its nominal duration (requests in flight).
         let remaining = total.saturating_sub(elapsed).as_secs_f64() + 0.3;
         let projected_end = heap + growth_per_sec * remaining;
-        let memory_limit = (projected_end / TARGET_END_RATIO).max(heap / 0.5);
+        // Never below where the heap already is plus headroom (a flat heap stays at allow).
+        let memory_limit = (projected_end / TARGET_END_RATIO).max(heap / 0.78);
         self.budgets.set_budget(
             Budget::memory(memory_limit as u64)
                 .shared_source(memory_source().0.into())
@@ -135,6 +136,11 @@ impl BudgetSection {
         self.budgets.set_budget(
             Budget::bandwidth("responses", bandwidth_limit)
                 .burst((bandwidth_limit / 4.0) as u64)
+                .window(Duration::from_secs(2))
+                .thresholds(Thresholds {
+                    hysteresis: 0.1,
+                    ..Thresholds::default()
+                })
                 .max_wait(Duration::from_millis(500)),
         )?;
         *self.calibration.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
