@@ -30,6 +30,9 @@ impl Budgets {
     /// Takes `bytes` from a bandwidth channel: returns at once when tokens are there,
     /// waits (without blocking the runtime) while the channel is throttled, and fails fast
     /// with [`BudgetError::Rejected`] when the wait would exceed the channel's `max_wait`.
+    ///
+    /// A single request larger than the burst plus `max_wait` worth of the rate can never be
+    /// granted: split large transfers into chunks (the stream wrappers do).
     pub async fn acquire(&self, channel: Resource, bytes: u64) -> Result<(), BudgetError> {
         let wait = self.try_acquire(channel, bytes)?;
         if !wait.is_zero() {
@@ -39,8 +42,8 @@ impl Budgets {
     }
 
     /// Wraps a stream so that the bytes read from and written to it are paced to the
-    /// `channel`'s budget. A transfer the budget would reject is delayed by the reject's
-    /// retry-after instead: the stream slows down, it does not fail.
+    /// `channel`'s budget: after each transfer the stream pauses until the channel's token
+    /// bucket is out of debt. A stream slows down; it never fails because of the budget.
     pub fn limit_stream<S>(&self, channel: Resource, stream: S) -> Budgeted<S> {
         Budgeted {
             inner: stream,
@@ -75,15 +78,7 @@ impl<S> Budgeted<S> {
 
     /// Accounts `n` bytes and returns how long to pause before the next transfer.
     fn account(&self, n: usize) -> Duration {
-        match self.budgets.try_acquire(self.channel, n as u64) {
-            Ok(wait) => wait,
-            Err(BudgetError::Rejected { retry_after, .. }) => {
-                // Already transferred: count it, and pause long enough to repay it.
-                self.budgets.record_usage(self.channel, n as u64);
-                retry_after.max(Duration::from_millis(1))
-            }
-            Err(_) => Duration::ZERO,
-        }
+        self.budgets.account_transfer(self.channel, n as u64)
     }
 }
 

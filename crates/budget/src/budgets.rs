@@ -445,6 +445,21 @@ impl Budgets {
         outcome
     }
 
+    /// Accounts `bytes` that already moved through a bandwidth channel (taken from its
+    /// bucket whatever the debt) and returns how long the sender should pause so that the
+    /// channel's rate holds. Zero for a resource that is not a bandwidth budget.
+    pub(crate) fn account_transfer(&self, channel: Resource, bytes: u64) -> Duration {
+        let mut wait = Duration::ZERO;
+        self.update_configured(channel, |state, now| {
+            if let Some(bucket) = state.bucket.as_mut() {
+                bucket.consume(bytes as f64, now);
+                wait = bucket.debt_wait(now);
+                state.window.add(bytes as f64, now);
+            }
+        });
+        wait
+    }
+
     /// Registers a callback called on every level transition (off the `check` path, after
     /// internal locks are released; panics are isolated).
     pub fn on_transition(&self, f: impl Fn(&Transition) + Send + Sync + 'static) {

@@ -193,19 +193,24 @@ impl RedisLimiter {
         }
     }
 
-    async fn eval(&self, cost: u64) -> Result<(bool, u64), String> {
+    /// A connection: the multiplexed connection is cheap to clone and serves concurrent
+    /// calls, so the lock is held only while (re)connecting.
+    async fn connection(&self) -> Result<redis::aio::MultiplexedConnection, String> {
         let mut guard = self.conn.lock().await;
-        if guard.is_none() {
-            let conn =
-                tokio::time::timeout(self.timeout, self.client.get_multiplexed_async_connection())
-                    .await
-                    .map_err(|_| format!("connecting timed out after {:?}", self.timeout))?
-                    .map_err(|e| format!("connecting: {e}"))?;
-            *guard = Some(conn);
+        if let Some(conn) = guard.as_ref() {
+            return Ok(conn.clone());
         }
-        let Some(conn) = guard.as_mut() else {
-            return Err("no connection".to_owned());
-        };
+        let conn =
+            tokio::time::timeout(self.timeout, self.client.get_multiplexed_async_connection())
+                .await
+                .map_err(|_| format!("connecting timed out after {:?}", self.timeout))?
+                .map_err(|e| format!("connecting: {e}"))?;
+        *guard = Some(conn.clone());
+        Ok(conn)
+    }
+
+    async fn eval(&self, cost: u64) -> Result<(bool, u64), String> {
+        let mut conn = self.connection().await?;
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(GCRA_SCRIPT)
             .arg(1)
@@ -213,15 +218,16 @@ impl RedisLimiter {
             .arg(self.emission_us)
             .arg(self.tolerance_us)
             .arg(cost);
-        let result = tokio::time::timeout(self.timeout, cmd.query_async::<(i64, i64, i64)>(conn))
-            .await
-            .map_err(|_| format!("the script timed out after {:?}", self.timeout))
-            .and_then(|r| r.map_err(|e| format!("the script failed: {e}")));
+        let result =
+            tokio::time::timeout(self.timeout, cmd.query_async::<(i64, i64, i64)>(&mut conn))
+                .await
+                .map_err(|_| format!("the script timed out after {:?}", self.timeout))
+                .and_then(|r| r.map_err(|e| format!("the script failed: {e}")));
         match result {
             Ok((allowed, retry_us, _)) => Ok((allowed == 1, retry_us.max(0) as u64)),
             Err(e) => {
                 // Reconnect next time: the connection may be broken.
-                *guard = None;
+                *self.conn.lock().await = None;
                 Err(e)
             }
         }

@@ -80,3 +80,26 @@ async fn reads_are_paced_too() {
     let secs = t0.elapsed().as_secs_f64();
     assert!((1.5..2.5).contains(&secs), "took {secs:.2} s");
 }
+
+#[tokio::test(start_paused = true)]
+async fn one_huge_write_is_paced_not_failed() {
+    let b = budgets();
+    let ch = b
+        .set_budget(Budget::bandwidth("bulk", 10_000.0).burst(1_000))
+        .unwrap();
+    let (client, _server) = tokio::io::duplex(1 << 20);
+    let mut writer = b.limit_stream(ch, client);
+    let t0 = tokio::time::Instant::now();
+    writer.write_all(&vec![0u8; 100_000]).await.unwrap();
+    assert_eq!(
+        t0.elapsed(),
+        Duration::ZERO,
+        "the first write goes out at once"
+    );
+    writer.write_all(b"next").await.unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(
+        (secs - 9.9).abs() < 0.01,
+        "the next write waited {secs:.3} s"
+    );
+}
