@@ -1,7 +1,6 @@
 //! [`MemoryCache`]: a concurrent in-memory cache, sharded with one lock per shard, whose
 //! eviction decisions are made by the same [`Policy`] code the simulator runs.
 
-use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
@@ -12,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use perfkit_core::{SharedClock, SystemClock};
 
-use crate::hash::{U64Map, mix64};
+use crate::hash::{FastState, U64Map, mix64};
 use crate::policy::{Policy, PolicyKind};
 
 /// A weigher: the weight of an entry in capacity units.
@@ -173,7 +172,7 @@ struct Inner<K, V, S> {
 /// assert_eq!(v, 2);
 /// assert_eq!(cache.stats().hits, 1);
 /// ```
-pub struct MemoryCache<K, V, S = RandomState> {
+pub struct MemoryCache<K, V, S = FastState> {
     inner: Arc<Inner<K, V, S>>,
 }
 
@@ -195,7 +194,7 @@ impl<K, V, S> fmt::Debug for MemoryCache<K, V, S> {
 }
 
 /// Options of a [`MemoryCache`].
-pub struct MemoryCacheBuilder<K, V, S = RandomState> {
+pub struct MemoryCacheBuilder<K, V, S = FastState> {
     capacity: u64,
     policy: PolicyKind,
     weigher: Option<Weigher<K, V>>,
@@ -218,7 +217,7 @@ impl<K, V, S> fmt::Debug for MemoryCacheBuilder<K, V, S> {
     }
 }
 
-impl<K, V> MemoryCache<K, V, RandomState>
+impl<K, V> MemoryCache<K, V, FastState>
 where
     K: Hash + Eq + Send + 'static,
     V: Clone + Send + 'static,
@@ -229,7 +228,7 @@ where
     }
 
     /// Starts building a cache.
-    pub fn builder() -> MemoryCacheBuilder<K, V, RandomState> {
+    pub fn builder() -> MemoryCacheBuilder<K, V, FastState> {
         MemoryCacheBuilder {
             capacity: 0,
             policy: PolicyKind::default(),
@@ -238,7 +237,7 @@ where
             tti: None,
             shards: None,
             clock: None,
-            hasher: RandomState::new(),
+            hasher: FastState::default(),
         }
     }
 }

@@ -9,6 +9,8 @@ mod budget;
 #[cfg(feature = "bundle")]
 mod bundle;
 #[cfg(feature = "cache")]
+mod cache;
+#[cfg(feature = "cache")]
 mod cache_tiered;
 #[cfg(feature = "lazy")]
 mod lazy;
@@ -30,5 +32,7 @@ pub(crate) fn all() -> Vec<Box<dyn Suite>> {
     suites.push(Box::new(bundle::BundleSuite));
     #[cfg(feature = "lazy")]
     suites.push(Box::new(lazy::LazySuite));
+    #[cfg(feature = "cache")]
+    suites.push(Box::new(cache::CacheSuite));
     suites
 }
