@@ -352,11 +352,10 @@ async fn warming_runs_by_priority_reports_progress_pauses_and_cancels() {
     assert!(p.finished && !p.cancelled);
     assert_eq!((p.keys_total, p.keys_done, p.keys_failed), (200, 200, 0));
     assert_eq!(p.strategies_done, 2);
-    let log = order.lock().unwrap();
-    assert!(
-        log[..100].iter().all(|(s, _)| *s == "high"),
-        "high priority first"
-    );
+    let high_first = order.lock().unwrap()[..100]
+        .iter()
+        .all(|(s, _)| *s == "high");
+    assert!(high_first, "high priority first");
     assert_eq!(cache.get(&7).await, Some(14));
 
     // Pause while "under memory pressure", then resume; then cancel another run.
@@ -369,7 +368,7 @@ async fn warming_runs_by_priority_reports_progress_pauses_and_cancels() {
             "paused",
             0,
             || async { (5000..5010u64).collect() },
-            |k| ok(k),
+            ok,
         ))
         .warm();
     let mut seen_paused = false;
@@ -469,7 +468,7 @@ async fn the_memory_tier_adapts_when_the_workload_shifts() {
     let mut scan = 1u64 << 40;
     let mut rng2 = Rng(0x9E37_79B9_7F4A_7C15);
     let mut phase2 = move || {
-        if rng2.next() % 2 == 0 {
+        if rng2.next().is_multiple_of(2) {
             rng2.next() % 150
         } else {
             scan += 1;
@@ -505,7 +504,7 @@ async fn recommendations_carry_numbers() {
     let mut rng = Rng(42);
     // 400 keys looping: L1 at 50 entries under LRU gets nothing; more capacity helps.
     for i in 0..4_000u64 {
-        let k = if rng.next() % 4 == 0 {
+        let k = if rng.next().is_multiple_of(4) {
             rng.next() % 400
         } else {
             i % 150

@@ -51,6 +51,7 @@
 //! ```
 
 mod advice;
+#[cfg(feature = "redis")]
 mod breaker;
 mod cache;
 pub mod codec;
@@ -65,6 +66,7 @@ mod trace;
 mod warm;
 
 pub use advice::{CacheReport, Recommendation, TuningOutcome};
+#[cfg(feature = "redis")]
 pub use breaker::BreakerConfig;
 pub use cache::{LoadError, TieredCache, TieredCacheBuilder, TieredError};
 pub use disk::{DiskDurability, DiskTier, DiskTierConfig, Recovery};
