@@ -63,8 +63,8 @@ pub struct Regression {
     /// Change of the mean self time per span (duration minus children), ns: large where
     /// the time was added, small on ancestors that only wait for a slower child.
     pub self_change_ns: i64,
-    /// The same change relative to the baseline's mean self time (0.5 = 50 % more); the
-    /// list is sorted by it.
+    /// The same change relative to the baseline's mean self time, or to a tenth of its mean
+    /// duration when that is larger (0.5 = 50 % more); the list is sorted by it.
     pub self_change: f64,
     /// `critical` at 50 % or more, `warning` otherwise.
     pub severity: Severity,
@@ -195,7 +195,12 @@ pub fn regressions(
             path: &cur.path,
             name: &cur.name,
             self_change_ns: (mean_self(cur) - mean_self(base)) as i64,
-            self_change: (mean_self(cur) - mean_self(base)) / mean_self(base).max(1.0),
+            // Relative to the baseline's self time, but at least a tenth of its duration,
+            // so a span that only waits for children does not rank high on crumbs.
+            self_change: (mean_self(cur) - mean_self(base))
+                / mean_self(base)
+                    .max(0.1 * base.total_ns as f64 / base.count.max(1) as f64)
+                    .max(1.0),
             base: &base.histogram,
             cur: &cur.histogram,
             p: mann_whitney_greater(&base.histogram, &cur.histogram),
