@@ -682,6 +682,17 @@ where
         s
     }
 
+    /// A snapshot in the shape every perfkit component reports.
+    pub fn report(&self) -> crate::report::CacheReport {
+        crate::report::CacheReport {
+            policy: self.policy(),
+            capacity: self.capacity(),
+            entries: self.len(),
+            weight: self.weight(),
+            stats: self.stats(),
+        }
+    }
+
     /// Changes the capacity (for example to shrink under memory pressure), evicting by
     /// the policy until the entries fit. A capacity of 0 is treated as 1.
     pub fn resize(&self, capacity: u64) {

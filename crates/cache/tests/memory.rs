@@ -256,3 +256,18 @@ async fn async_single_flight() {
     }
     assert_eq!(loads.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn report_has_the_figures() {
+    use perfkit_core::Report;
+    let c: MemoryCache<u32, u32> = MemoryCache::builder().capacity(10).build().unwrap();
+    for k in 0..2000 {
+        c.get_or_insert_with(k, || k);
+    }
+    let r = c.report();
+    assert_eq!(r.name(), "cache");
+    assert_eq!(r.policy, PolicyKind::WTinyLfu);
+    assert!(r.figures().iter().any(|f| f.name == "hit_ratio"));
+    assert_eq!(r.findings().len(), 1); // every key distinct: low hit ratio
+    assert!(r.summary().contains("wtinylfu"));
+}
