@@ -54,7 +54,7 @@ pub enum LazyErrorKind {
 }
 
 /// Why a lazy resource has no value. One pointer wide and cheap to clone: every waiter of a
-/// failed load gets the same error, and `Result<&Arc<T>, LazyError>` stays two words.
+/// failed load gets the same error, and `Result<&T, LazyError>` stays two words.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(transparent)]
 pub struct LazyError(Arc<LazyErrorKind>);

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 type LoadFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send + 'static>>;
 type LoaderFn<T> = Arc<dyn Fn() -> LoadFuture<T> + Send + Sync + 'static>;
 type Weigher<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync + 'static>;
-type Outcome<T> = Option<Result<Arc<T>, LazyError>>;
+type Outcome = Option<Result<(), LazyError>>;
 
 /// How failed loads are retried: exponential backoff with jitter (computed by the `backon`
 /// crate), a bounded number of attempts per load, then a cooldown before the next load.
@@ -232,14 +232,14 @@ struct Shared<T> {
     stats: Stats,
 }
 
-enum Slow<T> {
+enum Slow {
     NotLoaded,
     Loading {
         started: Instant,
         attempt: u32,
         next_retry: Option<Instant>,
         trigger: LoadTrigger,
-        rx: watch::Receiver<Outcome<T>>,
+        rx: watch::Receiver<Outcome>,
     },
     Loaded {
         load_time: Duration,
@@ -254,16 +254,18 @@ enum Slow<T> {
 }
 
 struct Inner<T> {
-    /// The fast path: set once, read with one acquire load (as `tokio::sync::OnceCell`).
-    value: OnceLock<Arc<T>>,
-    slow: Mutex<Slow<T>>,
+    /// The fast path: set once, read with one acquire load (as `tokio::sync::OnceCell`),
+    /// the value inline (no further pointer to follow).
+    value: OnceLock<T>,
+    slow: Mutex<Slow>,
     shared: Arc<Shared<T>>,
 }
 
 /// A value loaded asynchronously on first use or by a preload, at most one load at a time.
 ///
-/// - `get().await` returns the shared handle (`&Arc<T>`; clone it to keep it). Once loaded,
-///   `get` is one atomic load, as `tokio::sync::OnceCell::get`.
+/// - `get().await` returns a shared reference to the value (`&T`); [`Lazy::handle`] an owned,
+///   shared [`Handle`]. Once loaded, `get` is one atomic load, as
+///   `tokio::sync::OnceCell::get`, and the value is stored inline.
 /// - Any number of concurrent callers cause one load (single flight). The load runs in a
 ///   spawned task: a caller that drops its future cancels nothing for the others.
 /// - A failing attempt is retried with exponential backoff and jitter ([`RetryPolicy`]);
@@ -301,6 +303,42 @@ impl<T> fmt::Debug for Lazy<T> {
             .field("name", &self.inner.shared.name)
             .field("loaded", &self.inner.value.get().is_some())
             .finish()
+    }
+}
+
+/// An owned, shared handle to a loaded value ([`Lazy::handle`], [`crate::LazyRegistry::get`]).
+/// Derefs to the value; cheap to clone; keeps the value alive while held, even after a
+/// registry has unloaded the resource.
+pub struct Handle<T> {
+    /// Always a loaded generation: handles are made only once the value is set, and a set
+    /// value is never taken out.
+    inner: Arc<Inner<T>>,
+}
+
+impl<T> Clone for Handle<T> {
+    fn clone(&self) -> Self {
+        Handle {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Handle<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        match self.inner.value.get() {
+            Some(value) => value,
+            // Handles are created only for loaded generations, and `OnceLock` values are
+            // never removed: this cannot happen.
+            None => unreachable!("a lazy handle to an unloaded value"),
+        }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
     }
 }
 
@@ -442,8 +480,24 @@ impl<T: Send + Sync + 'static> Lazy<T> {
 
     /// The value if it is loaded, without waiting and without starting a load.
     #[inline]
-    pub fn try_get(&self) -> Option<&Arc<T>> {
+    pub fn try_get(&self) -> Option<&T> {
         self.inner.value.get()
+    }
+
+    /// An owned handle to the value, if it is loaded.
+    pub fn try_handle(&self) -> Option<Handle<T>> {
+        self.is_loaded().then(|| Handle {
+            inner: Arc::clone(&self.inner),
+        })
+    }
+
+    /// The value as an owned, shared handle, loading it first if needed. The handle keeps
+    /// the value alive after a registry unloads the resource.
+    pub async fn handle(&self) -> Result<Handle<T>, LazyError> {
+        self.get().await?;
+        Ok(Handle {
+            inner: Arc::clone(&self.inner),
+        })
     }
 
     /// Whether the value is loaded.
@@ -452,7 +506,7 @@ impl<T: Send + Sync + 'static> Lazy<T> {
         self.inner.value.get().is_some()
     }
 
-    async fn get_slow(&self) -> Result<&Arc<T>, LazyError> {
+    async fn get_slow(&self) -> Result<&T, LazyError> {
         let mut rx = {
             let mut slow = self.inner.slow.lock();
             if let Some(value) = self.inner.value.get() {
@@ -466,7 +520,7 @@ impl<T: Send + Sync + 'static> Lazy<T> {
                 _ => self.start_locked(&mut slow, LoadTrigger::FirstUse)?,
             }
         };
-        let outcome: Outcome<T> = match rx.wait_for(Option::is_some).await {
+        let outcome: Outcome = match rx.wait_for(Option::is_some).await {
             Ok(outcome) => outcome.clone(),
             Err(_) => None,
         };
@@ -548,9 +602,9 @@ impl<T: Send + Sync + 'static> Lazy<T> {
 
     fn start_locked(
         &self,
-        slow: &mut Slow<T>,
+        slow: &mut Slow,
         trigger: LoadTrigger,
-    ) -> Result<watch::Receiver<Outcome<T>>, LazyError> {
+    ) -> Result<watch::Receiver<Outcome>, LazyError> {
         let shared = &self.inner.shared;
         let handle = match &shared.runtime {
             Some(handle) => handle.clone(),
@@ -574,7 +628,7 @@ impl<T: Send + Sync + 'static> Lazy<T> {
     }
 }
 
-type SlowGet<'a, T> = Pin<Box<dyn Future<Output = Result<&'a Arc<T>, LazyError>> + Send + 'a>>;
+type SlowGet<'a, T> = Pin<Box<dyn Future<Output = Result<&'a T, LazyError>> + Send + 'a>>;
 
 /// The future of [`Lazy::get`].
 #[must_use = "futures do nothing unless awaited"]
@@ -594,7 +648,7 @@ impl<T> fmt::Debug for Get<'_, T> {
 }
 
 impl<'a, T: Send + Sync + 'static> Future for Get<'a, T> {
-    type Output = Result<&'a Arc<T>, LazyError>;
+    type Output = Result<&'a T, LazyError>;
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -610,7 +664,7 @@ impl<'a, T: Send + Sync + 'static> Future for Get<'a, T> {
 impl<'a, T: Send + Sync + 'static> Get<'a, T> {
     #[cold]
     #[inline(never)]
-    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<&'a Arc<T>, LazyError>> {
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<&'a T, LazyError>> {
         let lazy: &'a Lazy<T> = self.lazy;
         self.slow
             .get_or_insert_with(|| Box::new(Box::pin(lazy.get_slow())))
@@ -648,7 +702,7 @@ impl<T> Drop for LoadGuard<T> {
     }
 }
 
-async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sender<Outcome<T>>) {
+async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sender<Outcome>) {
     let mut guard = LoadGuard {
         inner: Arc::clone(&inner),
         done: false,
@@ -690,14 +744,13 @@ async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sen
                         .size_bytes
                         .store(size.saturating_add(1), Ordering::Relaxed);
                 }
-                let value = Arc::new(value);
                 {
                     let mut slow = inner.slow.lock();
                     let trigger = match &*slow {
                         Slow::Loading { trigger, .. } => *trigger,
                         _ => LoadTrigger::FirstUse,
                     };
-                    let _ = inner.value.set(Arc::clone(&value));
+                    let _ = inner.value.set(value);
                     *slow = Slow::Loaded {
                         load_time,
                         attempts: attempt,
@@ -709,7 +762,7 @@ async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sen
                 Stats::bump(&stats.loads_succeeded);
                 guard.done = true;
                 tracing::debug!(target: "perfkit::lazy", resource = %shared.name, attempts = attempt, load_secs = load_time.as_secs_f64(), "loaded");
-                let _ = tx.send(Some(Ok(value)));
+                let _ = tx.send(Some(Ok(())));
                 return;
             }
             Err(err) => {

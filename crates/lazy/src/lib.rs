@@ -7,10 +7,12 @@
 //!   number of concurrent callers cause one load, run in a spawned task so that a caller
 //!   dropping its future cancels nothing), retries with exponential backoff and jitter
 //!   ([`RetryPolicy`], delays computed by `backon`), a timeout per attempt, a failure kept
-//!   only for a cooldown, and states ([`LoadState`]). Once loaded, `get` costs one atomic
-//!   load, as `tokio::sync::OnceCell::get`.
+//!   only for a cooldown, and states ([`LoadState`]). `get().await` gives `&T`,
+//!   [`Lazy::handle`] an owned, shared [`Handle`]; once loaded, `get` checks one atomic, as
+//!   `tokio::sync::OnceCell::get` does, and [`Lazy::try_get`] is the synchronous fast path.
 //! - [`LazyRegistry`]: resources by name with a [`Preload`] strategy (eager, idle, delay, on
-//!   signal, on first use), metrics (load time, attempts, failures, size by a weigher), and
+//!   signal, on first use), `get` by name returning a [`Handle`], metrics (load time,
+//!   attempts, failures, size by a weigher), and
 //!   unloading of unused resources or, least recently used first, from a memory budget's
 //!   cleanup callback ([`LazyRegistry::unload_hook`]).
 //! - [`IdleDetector`]: idle when no request is in flight for a while and the CPU is low
@@ -65,7 +67,7 @@ mod tower;
 pub use clock::TokioClock;
 pub use error::{AttemptError, BoxError, HintError, LazyError, LazyErrorKind, RegistryError};
 pub use idle::{ActivityGuard, CpuProbe, IdleDetector, IdleDetectorBuilder, ProcessCpuProbe};
-pub use lazy::{Get, Lazy, LazyBuilder, LazyMetrics, LoadState, LoadTrigger, RetryPolicy};
+pub use lazy::{Get, Handle, Lazy, LazyBuilder, LazyMetrics, LoadState, LoadTrigger, RetryPolicy};
 pub use registry::{
     LazyRegistry, LazyRegistryBuilder, RegistryReport, ResourceReport, UnloadOutcome,
 };

@@ -5,7 +5,7 @@
 use crate::clock::TokioClock;
 use crate::error::RegistryError;
 use crate::idle::IdleDetector;
-use crate::lazy::{Lazy, LazyMetrics, LoadState, LoadTrigger};
+use crate::lazy::{Handle, Lazy, LazyMetrics, LoadState, LoadTrigger};
 use crate::strategy::Preload;
 use parking_lot::{Mutex, RwLock};
 use perfkit_core::{Figure, Finding, Report, Severity, SharedClock};
@@ -281,10 +281,13 @@ impl LazyRegistry {
         Ok(())
     }
 
-    /// The value of resource `name`, loading it if needed.
-    pub async fn get<T: Send + Sync + 'static>(&self, name: &str) -> Result<Arc<T>, RegistryError> {
+    /// The value of resource `name` as a shared [`Handle`], loading it if needed.
+    pub async fn get<T: Send + Sync + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<Handle<T>, RegistryError> {
         let lazy = self.lazy::<T>(name)?;
-        Ok(Arc::clone(lazy.get().await?))
+        Ok(lazy.handle().await?)
     }
 
     /// The current generation of resource `name` as a [`Lazy`] handle, for repeated fast

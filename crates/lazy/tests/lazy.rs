@@ -46,7 +46,7 @@ async fn a_thousand_concurrent_gets_run_the_loader_once() {
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let lazy = lazy.clone();
-            tokio::spawn(async move { **lazy.get().await.unwrap() })
+            tokio::spawn(async move { *lazy.get().await.unwrap() })
         })
         .collect();
     for t in tasks {
@@ -68,7 +68,7 @@ async fn a_thousand_concurrent_gets_run_the_loader_once() {
     // Loaded: the fast path hands out the same shared value.
     let a = lazy.try_get().unwrap();
     let b = lazy.get().await.unwrap();
-    assert!(Arc::ptr_eq(a, b));
+    assert!(std::ptr::eq(a, b));
 }
 
 #[tokio::test(start_paused = true)]
@@ -86,7 +86,7 @@ async fn a_loader_failing_twice_then_succeeding_is_retried_with_exponential_back
         }
     });
     let start = Instant::now();
-    assert_eq!(**lazy.get().await.unwrap(), "ready");
+    assert_eq!(*lazy.get().await.unwrap(), "ready");
     // 100 ms before the second attempt, 200 ms before the third.
     assert_about(start.elapsed(), 300);
     assert_eq!(calls.load(Ordering::SeqCst), 3);
@@ -228,7 +228,7 @@ async fn a_failure_is_kept_for_the_cooldown_only() {
         other => panic!("{other:?}"),
     }
     tokio::time::advance(Duration::from_secs(1)).await;
-    assert_eq!(**lazy.get().await.unwrap(), 1);
+    assert_eq!(*lazy.get().await.unwrap(), 1);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(lazy.metrics().loads_failed, 1);
 }
@@ -283,7 +283,7 @@ async fn a_panicking_loader_aborts_the_load_and_the_next_get_retries() {
         "{err:?}"
     );
     assert!(matches!(lazy.state(), LoadState::Failed { .. }));
-    assert_eq!(**lazy.get().await.unwrap(), 1);
+    assert_eq!(*lazy.get().await.unwrap(), 1);
 }
 
 #[test]
@@ -301,6 +301,6 @@ fn without_a_runtime_nothing_starts() {
         .runtime(rt.handle().clone())
         .build(|| async { Ok::<_, std::io::Error>(2) });
     assert!(lazy.preload());
-    let v = rt.block_on(async { **lazy.get().await.unwrap() });
+    let v = rt.block_on(async { *lazy.get().await.unwrap() });
     assert_eq!(v, 2);
 }

@@ -60,14 +60,14 @@ async fn spin(subject: Subject, lazy: &Lazy<u64>, cell: &OnceCell<u64>, iters: u
         Subject::LazyGet => {
             for _ in 0..iters {
                 if let Ok(v) = black_box(lazy).get().await {
-                    sum = sum.wrapping_add(**black_box(v));
+                    sum = sum.wrapping_add(*black_box(v));
                 }
             }
         }
         Subject::LazyTryGet => {
             for _ in 0..iters {
                 if let Some(v) = black_box(lazy).try_get() {
-                    sum = sum.wrapping_add(**black_box(v));
+                    sum = sum.wrapping_add(*black_box(v));
                 }
             }
         }
