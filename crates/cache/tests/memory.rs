@@ -271,3 +271,35 @@ fn report_has_the_figures() {
     assert_eq!(r.findings().len(), 1); // every key distinct: low hit ratio
     assert!(r.summary().contains("wtinylfu"));
 }
+
+mod property {
+    use super::Identity;
+    use perfkit_cache::{MemoryCache, PolicyKind, simulate};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(40))]
+        /// On any single-threaded trace the cache's hits are the simulator's.
+        #[test]
+        fn cache_hits_equal_simulated(
+            keys in proptest::collection::vec(0u64..200, 0..2000),
+            cap in 1u64..64,
+        ) {
+            for kind in PolicyKind::online() {
+                let c: MemoryCache<u64, u64, Identity> = MemoryCache::builder()
+                    .capacity(cap)
+                    .shards(1)
+                    .policy(kind)
+                    .hasher(Identity)
+                    .build()
+                    .unwrap();
+                for &k in &keys {
+                    c.get_or_insert_with(k, || k);
+                }
+                let sim = simulate(kind, cap, &keys, None).unwrap();
+                prop_assert_eq!(c.stats().hits, sim.hits, "{}", kind);
+                prop_assert!(c.len() as u64 <= cap);
+            }
+        }
+    }
+}

@@ -241,3 +241,28 @@ fn sampled_estimates_are_within_a_point() {
         }
     }
 }
+
+mod never_panics {
+    use perfkit_cache::trace::{TraceFormat, parse_trace};
+    use proptest::prelude::*;
+    use std::path::Path;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Arbitrary bytes in every format: a trace or an error, never a panic.
+        #[test]
+        fn arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..200)) {
+            for f in TraceFormat::ALL {
+                let _ = parse_trace(Path::new("fuzz.trace"), &data, f);
+            }
+        }
+
+        /// Text-like input (digits, separators, markers) in every text format.
+        #[test]
+        fn text_like(s in "[0-9a-z ,*\\-\\n]{0,200}") {
+            for f in TraceFormat::ALL {
+                let _ = parse_trace(Path::new("fuzz.csv"), s.as_bytes(), f);
+            }
+        }
+    }
+}
