@@ -44,14 +44,27 @@ pub fn analyze_with_progress(
     opts: &Options,
     tick: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Analysis, BundleError> {
-    let build = read_build(input, opts)?;
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
         opts.threads
     };
+    // With a stats file and --dist, the emitted files are compressed while the stats are
+    // parsed (the parser is single-threaded).
+    let overlap = threads > 1 && input.is_file();
+    let (build, gzipped) = std::thread::scope(|s| {
+        let pre = opts
+            .dist
+            .as_deref()
+            .filter(|_| overlap)
+            .map(|dist| s.spawn(move || crate::measure::gzip_dir(dist)));
+        let build = read_build(input, opts);
+        let gzipped = pre.and_then(|h| h.join().ok()).unwrap_or_default();
+        (build, gzipped)
+    });
+    let build = build?;
     let files: Vec<Option<PathBuf>> = build.assets.iter().map(|a| a.path.clone()).collect();
-    let measured = measure_all(&files, opts.brotli, threads, tick);
+    let measured = measure_all(&files, opts.brotli, threads, tick, &gzipped);
     Ok(assemble(build, measured, opts.brotli))
 }
 

@@ -144,7 +144,12 @@ pub(crate) fn read_dir(dir: &Path) -> Result<Build, BundleError> {
     Ok(build)
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, depth: usize) -> Result<(), BundleError> {
+pub(crate) fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<String>,
+    depth: usize,
+) -> Result<(), BundleError> {
     if depth > 32 || out.len() >= MAX_FILES {
         return Ok(());
     }
