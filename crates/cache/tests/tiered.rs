@@ -576,3 +576,39 @@ async fn shrink_metrics_and_prometheus_names() {
     let json = serde_json::to_value(cache.metrics()).unwrap();
     assert!(json["tiers"][0]["latency_p50_ns"].is_u64());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_overtaken_by_an_invalidation_is_not_cached() {
+    let cache: TieredCache<u64, u64> = TieredCache::builder()
+        .tier(MemoryTier::new(10, PolicyKind::Lru).unwrap())
+        .build()
+        .unwrap();
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    let c = cache.clone();
+    let slow = tokio::spawn(async move {
+        c.get_with(&1, || async move {
+            let _ = started_tx.send(());
+            let _ = release_rx.await;
+            Ok::<_, Err>(1)
+        })
+        .await
+    });
+    started_rx.await.unwrap();
+    // The source changed while the old value was being loaded.
+    cache.invalidate(&1).await;
+    let _ = release_tx.send(());
+    assert_eq!(
+        slow.await.unwrap().unwrap(),
+        1,
+        "its caller still gets an answer"
+    );
+    assert_eq!(
+        cache.get(&1).await,
+        None,
+        "but the stale value was not cached"
+    );
+    assert_eq!(cache.get_with(&1, || ok(2)).await.unwrap(), 2);
+    assert_eq!(cache.get(&1).await, Some(2));
+    assert_eq!(cache.metrics().stale_loads, 1);
+}

@@ -58,6 +58,7 @@ pub(crate) struct Shared<K, V> {
     load_errors: AtomicU64,
     coalesced: AtomicU64,
     invalidations: AtomicU64,
+    stale_loads: AtomicU64,
     pub(crate) load_latency: LatencyHistogram,
 }
 
@@ -186,6 +187,7 @@ where
                 load_errors: AtomicU64::new(0),
                 coalesced: AtomicU64::new(0),
                 invalidations: AtomicU64::new(0),
+                stale_loads: AtomicU64::new(0),
                 load_latency: LatencyHistogram::new(),
             }),
         })
@@ -313,6 +315,9 @@ where
                 ran = true;
                 async {
                     self.shared.loads.fetch_add(1, Ordering::Relaxed);
+                    // An invalidation during the load may have made the value stale: it is
+                    // still returned to the callers waiting for it, but not cached.
+                    let epoch = self.shared.invalidations.load(Ordering::Acquire);
                     let start = self.shared.clock.now();
                     let loaded = loader().await;
                     self.shared
@@ -320,7 +325,11 @@ where
                         .record(self.shared.clock.now() - start);
                     match loaded {
                         Ok(v) => {
-                            self.write_all(key, &v, ttl).await;
+                            if self.shared.invalidations.load(Ordering::Acquire) == epoch {
+                                self.write_all(key, &v, ttl).await;
+                            } else {
+                                self.shared.stale_loads.fetch_add(1, Ordering::Relaxed);
+                            }
                             Ok(v)
                         }
                         Err(e) => {
@@ -362,8 +371,13 @@ where
     }
 
     /// Removes `key` from every tier (a tier that fails is counted as an error).
+    ///
+    /// A load of any key in flight at that moment still answers its callers but is not
+    /// written to the tiers (it may predate the change that caused the invalidation), and
+    /// later callers of `key` start a new load.
     pub async fn invalidate(&self, key: &K) {
-        self.shared.invalidations.fetch_add(1, Ordering::Relaxed);
+        self.shared.invalidations.fetch_add(1, Ordering::AcqRel);
+        self.shared.inflight.lock().remove(key);
         for slot in &self.shared.slots {
             if slot.tier.remove(key).await.is_err() {
                 slot.metrics.errors.fetch_add(1, Ordering::Relaxed);
@@ -406,6 +420,7 @@ where
             load_p50_ns: load_p50,
             load_p99_ns: load_p99,
             invalidations: s.invalidations.load(Ordering::Relaxed),
+            stale_loads: s.stale_loads.load(Ordering::Relaxed),
             tiers: s
                 .slots
                 .iter()

@@ -202,6 +202,8 @@ pub struct CacheSnapshot {
     pub load_p99_ns: u64,
     /// Keys invalidated.
     pub invalidations: u64,
+    /// Loads not cached because an invalidation happened while they ran.
+    pub stale_loads: u64,
     /// Per tier, top first.
     pub tiers: Vec<TierSnapshot>,
 }
