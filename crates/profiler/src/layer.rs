@@ -72,6 +72,10 @@ impl fmt::Debug for ProfilerLayer {
     }
 }
 
+/// Spans recorded per trace at most; later spans of the trace (and their descendants) are
+/// not recorded. Keeps memory bounded when a root span lives as long as the process.
+pub(crate) const MAX_SPANS_PER_TRACE: u32 = 10_000;
+
 /// What one sampled trace collects while it runs.
 pub(crate) struct TraceBuf {
     pub(crate) start: Instant,
@@ -199,10 +203,15 @@ where
                 return;
             }
         };
+        let index = trace.next_index.fetch_add(1, Ordering::Relaxed);
+        if index >= MAX_SPANS_PER_TRACE {
+            // A root that never closes (a span around a whole server) would otherwise
+            // collect every span of the process: stop recording this trace's new spans.
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let mut fields = Vec::new();
         attrs.record(&mut FieldVisitor(&mut fields));
-        let index = trace.next_index.fetch_add(1, Ordering::Relaxed);
         span.extensions_mut().insert(SpanData {
             trace,
             index,

@@ -245,3 +245,22 @@ fn explicit_parents_and_many_live_spans_across_threads() {
         }
     }
 }
+
+#[test]
+fn a_root_that_never_closes_stays_bounded() {
+    let p = Profiler::builder().sample_rate(1.0).build().unwrap();
+    with_profiler(&p, || {
+        let _server = info_span!("server").entered();
+        for _ in 0..12_000 {
+            let _r = info_span!("request").entered();
+            let _c = info_span!("child").entered();
+        }
+    });
+    let t = &p.profile().traces[0];
+    assert_eq!(t.root_name(), "server");
+    assert!(t.spans.len() <= 10_000, "{}", t.spans.len());
+    // Whole subtrees only: every recorded request has its child.
+    let requests = t.spans.iter().filter(|s| s.name == "request").count();
+    let children = t.spans.iter().filter(|s| s.name == "child").count();
+    assert!(requests.abs_diff(children) <= 1, "{requests} vs {children}");
+}
