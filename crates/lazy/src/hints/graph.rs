@@ -75,9 +75,15 @@ impl Graph {
                 available,
             }
         })?;
-        // The entry itself is never preloaded again, even when an import cycle leads back.
-        let mut seen: HashSet<&str> = HashSet::from([entry_key.as_str()]);
-        let imported = self.imported_chunks(entry_key, &mut seen)?;
+        // Exactly the guide's walk; then the entry itself is left out when an import cycle
+        // leads back to it (its script tag loads it already).
+        let mut seen: HashSet<&str> = HashSet::new();
+        let imported: Vec<&str> = self
+            .imported_chunks(entry_key, &mut seen)?
+            .into_iter()
+            .filter(|key| *key != entry_key.as_str())
+            .collect();
+        seen.insert(entry_key.as_str());
 
         let mut css: Vec<&str> = Vec::new();
         let mut css_seen: HashSet<&str> = HashSet::new();
