@@ -315,7 +315,9 @@ impl Budgets {
                 fresh.since = state.since;
                 fresh.transitions = state.transitions;
                 fresh.violations = state.violations;
-                fresh.window = state.window.clone();
+                if fresh.spec.window == state.spec.window {
+                    fresh.window = state.window.clone();
+                }
                 *state = fresh;
             }
             other => *other = Some(State::new(budget, now)),

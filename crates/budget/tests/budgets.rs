@@ -486,3 +486,24 @@ fn storage_is_measured_incrementally_over_several_samples() {
     assert!(samples >= 3, "the walk took {samples} samples");
     assert!(b.health().budgets[0].error.is_none());
 }
+
+#[test]
+fn replacing_a_budget_keeps_usage_and_level_and_applies_the_new_window() {
+    let clock = ManualClock::new();
+    let b = budgets(&clock);
+    let ch = b.set_budget(Budget::bandwidth("up", 1000.0)).unwrap();
+    b.record_usage(ch, 850);
+    assert_eq!(b.check(ch), Decision::Warn);
+    // Same window: the measured rate carries over, and the new limit applies at once.
+    let again = b.set_budget(Budget::bandwidth("up", 2000.0)).unwrap();
+    assert_eq!(again, ch);
+    assert_eq!(b.check(ch).level(), Level::Allow);
+    assert_eq!(b.usage()[0].limit, 2000.0);
+    // A longer window starts measuring afresh over its own length.
+    b.set_budget(Budget::bandwidth("up", 100.0).window(Duration::from_secs(4)))
+        .unwrap();
+    b.record_usage(ch, 400);
+    assert_eq!(b.usage()[0].usage, 100.0);
+    assert_eq!(b.check(ch).level(), Level::Reject);
+    assert_eq!(b.health().budgets[0].transitions, 3);
+}
