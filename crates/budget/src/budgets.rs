@@ -1,13 +1,13 @@
 //! The budget set: configuration, recording, the lock-free `check`, transitions, cleanup.
 
-use crate::events::{CleanupOutcome, CleanupStats, Transition};
+use crate::cleanup::Cleanup;
+use crate::events::Transition;
 use crate::rate::{RateWindow, Reservation, TokenBucket};
-use crate::spec::{Budget, CpuScope, ResourceKind, process_cpu_time};
-use crate::storage::{DirScan, Step};
+use crate::spec::{Budget, ResourceKind};
+use crate::storage::DirScan;
 use crate::{BudgetError, Decision, Level};
 use perfkit_core::{Callbacks, SharedClock, SystemClock};
 use std::collections::{HashMap, VecDeque};
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -31,7 +31,11 @@ impl Resource {
         ("cpu", Resource::CPU),
     ];
 
-    fn index(self) -> usize {
+    pub(crate) fn from_index(index: usize) -> Resource {
+        Resource(index as u16)
+    }
+
+    pub(crate) fn index(self) -> usize {
         self.0 as usize
     }
 }
@@ -116,31 +120,21 @@ impl State {
     }
 }
 
-struct Slot {
+pub(crate) struct Slot {
     decision: AtomicU64,
-    state: Mutex<Option<State>>,
-}
-
-struct Hook {
-    f: Arc<dyn Fn() -> CleanupOutcome + Send + Sync>,
-    stats: CleanupStats,
-}
-
-struct Cleanup {
-    hooks: Vec<Hook>,
-    last_run: Option<Instant>,
+    pub(crate) state: Mutex<Option<State>>,
 }
 
 pub(crate) struct Inner {
     pub(crate) clock: SharedClock,
-    slots: Box<[Slot]>,
+    pub(crate) slots: Box<[Slot]>,
     names: Mutex<HashMap<String, Resource>>,
     callbacks: Callbacks<Transition>,
     history_cap: usize,
     transitions: Mutex<VecDeque<Transition>>,
     violations: Mutex<VecDeque<Transition>>,
-    cleanup: Mutex<Cleanup>,
-    cleanup_cooldown: Duration,
+    pub(crate) cleanup: Mutex<Cleanup>,
+    pub(crate) cleanup_cooldown: Duration,
 }
 
 /// A set of budgets (memory, storage, CPU, and any number of bandwidth channels up to the
@@ -223,10 +217,7 @@ impl BudgetsBuilder {
                 history_cap: self.history.max(1),
                 transitions: Mutex::new(VecDeque::new()),
                 violations: Mutex::new(VecDeque::new()),
-                cleanup: Mutex::new(Cleanup {
-                    hooks: Vec::new(),
-                    last_run: None,
-                }),
+                cleanup: Mutex::new(Cleanup::default()),
                 cleanup_cooldown: self.cleanup_cooldown,
             }),
         })
@@ -468,42 +459,6 @@ impl Budgets {
         self.inner.callbacks.register(f);
     }
 
-    /// Registers a cleanup hook (drop caches, unload models), called when the memory budget
-    /// reaches throttle, at most once per cooldown. It returns the bytes it freed (`u64`),
-    /// `Option<u64>`, or `()`.
-    pub fn register_cleanup<R, F>(&self, name: &str, f: F)
-    where
-        F: Fn() -> R + Send + Sync + 'static,
-        R: Into<CleanupOutcome>,
-    {
-        lock(&self.inner.cleanup).hooks.push(Hook {
-            f: Arc::new(move || f().into()),
-            stats: CleanupStats {
-                name: name.to_owned(),
-                runs: 0,
-                freed_bytes: 0,
-                panics: 0,
-            },
-        });
-    }
-
-    /// Runs every cleanup hook now, regardless of cooldown, then re-samples memory so their
-    /// effect shows. Returns the bytes they reported freed.
-    pub fn cleanup_now(&self) -> u64 {
-        let freed = self.run_cleanup(true).unwrap_or(0);
-        self.sample_memory();
-        freed
-    }
-
-    /// The cleanup hooks' records.
-    pub fn cleanup_stats(&self) -> Vec<CleanupStats> {
-        lock(&self.inner.cleanup)
-            .hooks
-            .iter()
-            .map(|h| h.stats.clone())
-            .collect()
-    }
-
     /// The most recent transitions (oldest first), at most the history length.
     pub fn transitions(&self) -> Vec<Transition> {
         lock(&self.inner.transitions).iter().cloned().collect()
@@ -514,125 +469,8 @@ impl Budgets {
         lock(&self.inner.violations).iter().cloned().collect()
     }
 
-    /// Reads every source now: memory sources, storage directories (when their rescan is
-    /// due), process and thread CPU clocks; recomputes rates and decisions. The background
-    /// sampler calls this periodically.
-    pub fn sample_now(&self) {
-        let process_cpu = process_cpu_time();
-        for index in 0..self.inner.slots.len() {
-            let r = Resource(index as u16);
-            let Some((kind, source, dir, scan_due, cpu)) = self.peek(r, |s, now| {
-                (
-                    s.spec.kind,
-                    s.spec.source.clone(),
-                    s.spec.directory.clone(),
-                    s.last_scan
-                        .is_none_or(|t| now.saturating_duration_since(t) >= s.spec.scan_every),
-                    s.spec.cpu,
-                )
-            }) else {
-                continue;
-            };
-            match kind {
-                ResourceKind::Memory => self.sample_source(r, source.as_deref()),
-                ResourceKind::Storage => match dir {
-                    Some(dir) => self.scan_step(r, &dir, scan_due),
-                    None => {
-                        self.update_configured(r, |_, _| {});
-                    }
-                },
-                ResourceKind::Cpu => {
-                    let reading = match cpu {
-                        CpuScope::Recorded => None,
-                        CpuScope::Process => Some(process_cpu),
-                        CpuScope::Thread(clock) => Some(clock.cpu_time()),
-                    };
-                    self.update_configured(r, |s, now| match reading {
-                        Some(Some(t)) => {
-                            if let Some(last) = s.last_cpu {
-                                let ms = t.saturating_sub(last).as_secs_f64() * 1e3;
-                                s.window.add(ms, now);
-                            }
-                            s.last_cpu = Some(t);
-                            s.error = None;
-                        }
-                        Some(None) => s.error = Some("the CPU clock is not readable".into()),
-                        None => {}
-                    });
-                }
-                ResourceKind::Bandwidth => {
-                    self.update_configured(r, |_, _| {});
-                }
-            }
-        }
-    }
-
-    /// Advances the storage budget's directory walk by one bounded step (starting a new
-    /// pass when one is due); a completed pass replaces the usage.
-    fn scan_step(&self, r: Resource, dir: &std::path::Path, due: bool) {
-        let Some((scan, batch)) = self.peek_mut(r, |s| (s.scan.take(), s.spec.scan_batch)) else {
-            return;
-        };
-        let mut scan = match scan {
-            Some(scan) => scan,
-            None if due => DirScan::new(dir),
-            None => {
-                self.update_configured(r, |_, _| {});
-                return;
-            }
-        };
-        let step = scan.step(batch);
-        self.update_configured(r, |s, now| match step {
-            Step::Continue => s.scan = Some(scan),
-            Step::Done(bytes) => {
-                s.scanned = bytes as f64;
-                s.recorded_since_scan = 0.0;
-                s.usage = s.scanned;
-                s.last_scan = Some(now);
-                s.error = scan.error.take();
-            }
-            Step::Failed(e) => {
-                s.last_scan = Some(now);
-                s.error = Some(e);
-            }
-        });
-    }
-
-    fn peek_mut<T>(&self, r: Resource, f: impl FnOnce(&mut State) -> T) -> Option<T> {
-        let slot = self.inner.slots.get(r.index())?;
-        lock(&slot.state).as_mut().map(f)
-    }
-
-    /// Re-reads the memory budget's source without triggering cleanup.
-    fn sample_memory(&self) {
-        if let Some(source) = self.peek(Resource::MEMORY, |s, _| s.spec.source.clone()) {
-            self.sample_source_with(Resource::MEMORY, source.as_deref(), false);
-        }
-    }
-
-    fn sample_source(&self, r: Resource, source: Option<&dyn perfkit_alloc::MemorySource>) {
-        self.sample_source_with(r, source, true);
-    }
-
-    fn sample_source_with(
-        &self,
-        r: Resource,
-        source: Option<&dyn perfkit_alloc::MemorySource>,
-        cleanup: bool,
-    ) {
-        let reading = source.map(|s| s.read());
-        self.update_with(r, cleanup, |s, _| match reading {
-            Some(Ok(reading)) => {
-                s.usage = reading.used_bytes as f64;
-                s.error = None;
-            }
-            Some(Err(e)) => s.error = Some(e.to_string()),
-            None => {}
-        });
-    }
-
     /// Reads a configured budget's state.
-    fn peek<T>(&self, r: Resource, f: impl FnOnce(&State, Instant) -> T) -> Option<T> {
+    pub(crate) fn peek<T>(&self, r: Resource, f: impl FnOnce(&State, Instant) -> T) -> Option<T> {
         let slot = self.inner.slots.get(r.index())?;
         let now = self.inner.clock.now();
         lock(&slot.state).as_ref().map(|s| f(s, now))
@@ -652,11 +490,20 @@ impl Budgets {
 
     /// Applies `f` to a configured budget, then recomputes its level and decision. Returns
     /// whether the resource has a budget.
-    fn update_configured(&self, r: Resource, f: impl FnOnce(&mut State, Instant)) -> bool {
+    pub(crate) fn update_configured(
+        &self,
+        r: Resource,
+        f: impl FnOnce(&mut State, Instant),
+    ) -> bool {
         self.update_with(r, true, f)
     }
 
-    fn update_with(&self, r: Resource, cleanup: bool, f: impl FnOnce(&mut State, Instant)) -> bool {
+    pub(crate) fn update_with(
+        &self,
+        r: Resource,
+        cleanup: bool,
+        f: impl FnOnce(&mut State, Instant),
+    ) -> bool {
         let mut configured = false;
         let now = self.inner.clock.now();
         self.update(r, cleanup, |slot| {
@@ -729,51 +576,6 @@ impl Budgets {
             // Make the hooks' effect visible now (without triggering them again).
             self.sample_memory();
         }
-    }
-
-    /// Runs the hooks unless the cooldown forbids it; returns the bytes they reported, or
-    /// `None` when they did not run.
-    fn run_cleanup(&self, force: bool) -> Option<u64> {
-        let now = self.inner.clock.now();
-        let hooks: Vec<(usize, Arc<dyn Fn() -> CleanupOutcome + Send + Sync>)> = {
-            let mut c = lock(&self.inner.cleanup);
-            let cooled = c
-                .last_run
-                .is_none_or(|t| now.saturating_duration_since(t) >= self.inner.cleanup_cooldown);
-            if c.hooks.is_empty() || !(force || cooled) {
-                return None;
-            }
-            c.last_run = Some(now);
-            c.hooks
-                .iter()
-                .enumerate()
-                .map(|(i, h)| (i, Arc::clone(&h.f)))
-                .collect()
-        };
-        let mut total = 0;
-        let mut results = Vec::with_capacity(hooks.len());
-        for (i, f) in hooks {
-            let r = catch_unwind(AssertUnwindSafe(|| f()));
-            if r.is_err() {
-                tracing::error!(target: "perfkit", "a budget cleanup hook panicked; it was isolated");
-            }
-            results.push((i, r.ok()));
-        }
-        let mut c = lock(&self.inner.cleanup);
-        for (i, r) in results {
-            if let Some(h) = c.hooks.get_mut(i) {
-                h.stats.runs += 1;
-                match r {
-                    Some(outcome) => {
-                        let freed = outcome.freed_bytes.unwrap_or(0);
-                        h.stats.freed_bytes += freed;
-                        total += freed;
-                    }
-                    None => h.stats.panics += 1,
-                }
-            }
-        }
-        Some(total)
     }
 }
 

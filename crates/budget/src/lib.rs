@@ -39,6 +39,7 @@
 
 mod bandwidth;
 mod budgets;
+mod cleanup;
 mod events;
 mod health;
 mod level;

@@ -2,7 +2,9 @@
 //! [`Budgets::sample_now`] periodically, so that `check` stays current without doing any
 //! work itself.
 
-use crate::budgets::{Budgets, lock};
+use crate::budgets::{Budgets, Resource, State, lock};
+use crate::spec::{CpuScope, ResourceKind, process_cpu_time};
+use crate::storage::{DirScan, Step};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -41,6 +43,125 @@ impl Budgets {
             stop,
             thread: Some(thread),
         })
+    }
+}
+
+impl Budgets {
+    /// Reads every source now: memory sources, storage directories (when their rescan is
+    /// due), process and thread CPU clocks; recomputes rates and decisions. The background
+    /// sampler calls this periodically.
+    pub fn sample_now(&self) {
+        let process_cpu = process_cpu_time();
+        for index in 0..self.inner.slots.len() {
+            let r = Resource::from_index(index);
+            let Some((kind, source, dir, scan_due, cpu)) = self.peek(r, |s, now| {
+                (
+                    s.spec.kind,
+                    s.spec.source.clone(),
+                    s.spec.directory.clone(),
+                    s.last_scan
+                        .is_none_or(|t| now.saturating_duration_since(t) >= s.spec.scan_every),
+                    s.spec.cpu,
+                )
+            }) else {
+                continue;
+            };
+            match kind {
+                ResourceKind::Memory => self.sample_source(r, source.as_deref()),
+                ResourceKind::Storage => match dir {
+                    Some(dir) => self.scan_step(r, &dir, scan_due),
+                    None => {
+                        self.update_configured(r, |_, _| {});
+                    }
+                },
+                ResourceKind::Cpu => {
+                    let reading = match cpu {
+                        CpuScope::Recorded => None,
+                        CpuScope::Process => Some(process_cpu),
+                        CpuScope::Thread(clock) => Some(clock.cpu_time()),
+                    };
+                    self.update_configured(r, |s, now| match reading {
+                        Some(Some(t)) => {
+                            if let Some(last) = s.last_cpu {
+                                let ms = t.saturating_sub(last).as_secs_f64() * 1e3;
+                                s.window.add(ms, now);
+                            }
+                            s.last_cpu = Some(t);
+                            s.error = None;
+                        }
+                        Some(None) => s.error = Some("the CPU clock is not readable".into()),
+                        None => {}
+                    });
+                }
+                ResourceKind::Bandwidth => {
+                    self.update_configured(r, |_, _| {});
+                }
+            }
+        }
+    }
+
+    /// Advances the storage budget's directory walk by one bounded step (starting a new
+    /// pass when one is due); a completed pass replaces the usage.
+    fn scan_step(&self, r: Resource, dir: &std::path::Path, due: bool) {
+        let Some((scan, batch)) = self.peek_mut(r, |s| (s.scan.take(), s.spec.scan_batch)) else {
+            return;
+        };
+        let mut scan = match scan {
+            Some(scan) => scan,
+            None if due => DirScan::new(dir),
+            None => {
+                self.update_configured(r, |_, _| {});
+                return;
+            }
+        };
+        let step = scan.step(batch);
+        self.update_configured(r, |s, now| match step {
+            Step::Continue => s.scan = Some(scan),
+            Step::Done(bytes) => {
+                s.scanned = bytes as f64;
+                s.recorded_since_scan = 0.0;
+                s.usage = s.scanned;
+                s.last_scan = Some(now);
+                s.error = scan.error.take();
+            }
+            Step::Failed(e) => {
+                s.last_scan = Some(now);
+                s.error = Some(e);
+            }
+        });
+    }
+
+    fn peek_mut<T>(&self, r: Resource, f: impl FnOnce(&mut State) -> T) -> Option<T> {
+        let slot = self.inner.slots.get(r.index())?;
+        lock(&slot.state).as_mut().map(f)
+    }
+
+    /// Re-reads the memory budget's source without triggering cleanup.
+    pub(crate) fn sample_memory(&self) {
+        if let Some(source) = self.peek(Resource::MEMORY, |s, _| s.spec.source.clone()) {
+            self.sample_source_with(Resource::MEMORY, source.as_deref(), false);
+        }
+    }
+
+    fn sample_source(&self, r: Resource, source: Option<&dyn perfkit_alloc::MemorySource>) {
+        self.sample_source_with(r, source, true);
+    }
+
+    fn sample_source_with(
+        &self,
+        r: Resource,
+        source: Option<&dyn perfkit_alloc::MemorySource>,
+        cleanup: bool,
+    ) {
+        let reading = source.map(|s| s.read());
+        self.update_with(r, cleanup, |s, _| match reading {
+            Some(Ok(reading)) => {
+                s.usage = reading.used_bytes as f64;
+                s.error = None;
+            }
+            Some(Err(e)) => s.error = Some(e.to_string()),
+            None => {}
+        });
     }
 }
 
