@@ -22,6 +22,23 @@
 //!   tier; call it from a memory budget's cleanup hook (a closure), since this crate does
 //!   not depend on perfkit-budget.
 //!
+//! Wiring to a memory budget (perfkit-budget) is two closures, in the application or the
+//! facade:
+//!
+//! ```text
+//! let l1 = cache.clone();
+//! budgets.register_cleanup("tiered-cache-l1", move || { l1.shrink_memory(0.5); });
+//! let b = budgets.clone();
+//! let warming = cache
+//!     .warmer()
+//!     .pause_when(
+//!         move || matches!(b.check(memory), Decision::Throttle { .. } | Decision::Reject { .. }),
+//!         Duration::from_millis(100),
+//!     )
+//!     .strategy(WarmStrategy::new("top-products", 10, list_top_products, load_product))
+//!     .warm();
+//! ```
+//!
 //! ```
 //! use perfkit_cache::policy::PolicyKind;
 //! use perfkit_cache::tiered::{DiskTier, DiskTierConfig, MemoryTier, TieredCache};
