@@ -159,6 +159,52 @@ pub(crate) mod tests {
         }
     }
 
+    /// Reference model: count the uncovered milliseconds of each span one by one.
+    fn brute_self_ms(t: &Trace) -> Vec<u64> {
+        let ms = 1_000_000;
+        t.spans
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (s.start_ns / ms..s.end_ns() / ms)
+                    .filter(|&tick| {
+                        !t.spans.iter().any(|c| {
+                            c.parent == Some(i as u32)
+                                && c.start_ns / ms <= tick
+                                && tick < c.end_ns() / ms
+                        })
+                    })
+                    .count() as u64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn self_time_matches_the_reference_model_on_random_trees() {
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..300 {
+            let mut spans = vec![span("root", None, 0, rng.u64(1..60))];
+            for _ in 0..rng.usize(0..12) {
+                let p = rng.usize(0..spans.len());
+                let (ps, pd) = (
+                    spans[p].start_ns / 1_000_000,
+                    spans[p].duration_ns / 1_000_000,
+                );
+                // Children may overlap each other and even outlive their parent.
+                let start = ps + rng.u64(0..=pd);
+                spans.push(span("c", Some(p as u32), start, rng.u64(0..30)));
+            }
+            let t = Trace {
+                trace_id: String::new(),
+                remote_parent_span_id: None,
+                start_unix_ns: 0,
+                spans,
+            };
+            let got: Vec<u64> = t.self_times().iter().map(|ns| ns / 1_000_000).collect();
+            assert_eq!(got, brute_self_ms(&t), "{t:?}");
+        }
+    }
+
     #[test]
     fn self_time_uses_the_union_of_children() {
         let t = Trace {
