@@ -5,8 +5,10 @@
 //! its own runtime), with `black_box` on the handle and on the result so that nothing is
 //! hoisted out of the loop. Subjects: `Lazy::get().await` (the async API, the key figure),
 //! `Lazy::try_get()` (the sync fast path), `OnceCell::get()`, and
-//! `OnceCell::get_or_init(..).await` (tokio's async counterpart of `Lazy::get`). Figures are
-//! the median of several rounds, in ns per call per thread.
+//! `OnceCell::get_or_init(..).await` (tokio's async counterpart of `Lazy::get`), and
+//! `OnceCell::get()` awaited through `std::future::ready` (the cost of an await point in the
+//! loop alone, for reading the key figure). Figures are the median of several rounds, in ns
+//! per call per thread.
 
 use crate::suite::{Options, Suite, SuiteResult};
 use perfkit_lazy::Lazy;
@@ -23,14 +25,16 @@ enum Subject {
     LazyTryGet,
     CellGet,
     CellGetOrInit,
+    CellGetAwaited,
 }
 
 impl Subject {
-    const ALL: [Subject; 4] = [
+    const ALL: [Subject; 5] = [
         Subject::LazyGet,
         Subject::LazyTryGet,
         Subject::CellGet,
         Subject::CellGetOrInit,
+        Subject::CellGetAwaited,
     ];
 
     fn label(self) -> &'static str {
@@ -39,6 +43,7 @@ impl Subject {
             Subject::LazyTryGet => "perfkit-lazy Lazy::try_get()",
             Subject::CellGet => "tokio OnceCell::get()",
             Subject::CellGetOrInit => "tokio OnceCell::get_or_init().await",
+            Subject::CellGetAwaited => "tokio OnceCell::get() via ready().await",
         }
     }
 }
@@ -82,6 +87,13 @@ async fn spin(subject: Subject, lazy: &Lazy<u64>, cell: &OnceCell<u64>, iters: u
             for _ in 0..iters {
                 let v = black_box(cell).get_or_init(init).await;
                 sum = sum.wrapping_add(*black_box(v));
+            }
+        }
+        Subject::CellGetAwaited => {
+            for _ in 0..iters {
+                if let Some(v) = std::future::ready(black_box(cell).get()).await {
+                    sum = sum.wrapping_add(*black_box(v));
+                }
             }
         }
     }
@@ -164,7 +176,12 @@ impl Suite for LazySuite {
             for (subject, value) in Subject::ALL.into_iter().zip(&ns) {
                 result.row(&case, subject.label(), *value, "ns/op");
             }
-            let [lazy_get, lazy_try, cell_get, cell_init] = [ns[0], ns[1], ns[2], ns[3]];
+            let [lazy_get, lazy_try, cell_get, cell_init, cell_awaited] =
+                [ns[0], ns[1], ns[2], ns[3], ns[4]];
+            result.ratios.insert(
+                format!("get_vs_tokio_oncecell_awaited_{threads}t"),
+                lazy_get / cell_awaited,
+            );
             key = key.max(lazy_get / cell_get);
             let r = &mut result.ratios;
             r.insert(
