@@ -285,8 +285,10 @@ fn run_task(path: &Path, task: Task) -> Measured {
 /// `code`): an inline `data:` map, the file its `sourceMappingURL` names, or `FILE.map`.
 pub(crate) fn read_map(path: &Path, code: &[u8]) -> Result<Option<SourceMap>, BundleError> {
     let dir = path.parent().unwrap_or(Path::new("."));
+    // Mappings for lines the file does not have are not decoded.
+    let lines = code.iter().filter(|&&b| b == b'\n').count() + 1;
     let map_path = match find_map_ref(code) {
-        Some(MapRef::Inline(bytes)) => return SourceMap::parse(&bytes).map(Some),
+        Some(MapRef::Inline(bytes)) => return SourceMap::parse_with_limit(&bytes, lines).map(Some),
         Some(MapRef::External(url)) if !url.contains("://") => {
             let p = dir.join(url.split(['?', '#']).next().unwrap_or(&url));
             p.is_file().then_some(p)
@@ -303,7 +305,7 @@ pub(crate) fn read_map(path: &Path, code: &[u8]) -> Result<Option<SourceMap>, Bu
         return Ok(None);
     };
     let bytes = load(&map_path)?;
-    SourceMap::parse(&bytes)
+    SourceMap::parse_with_limit(&bytes, lines)
         .map(Some)
         .map_err(|e| e.in_file(&map_path))
 }

@@ -27,8 +27,28 @@ struct RawMap {
     #[serde(default, rename = "sourcesContent")]
     sources_content: Option<Vec<StrLen>>,
     #[serde(default)]
-    sections: Option<IgnoredAny>,
+    sections: Option<Vec<Section>>,
 }
+
+/// One part of an indexed source map.
+#[derive(Debug, Deserialize)]
+struct Section {
+    offset: Offset,
+    #[serde(default)]
+    map: Option<RawMap>,
+    #[serde(default)]
+    url: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Offset {
+    line: u32,
+    column: u32,
+}
+
+/// Generated lines beyond this are ignored (with a warning): a guard against hostile maps
+/// whose `mappings` are millions of `;`.
+pub const DEFAULT_MAX_LINES: usize = 1 << 22;
 
 /// The byte length of a string (or 0 for `null`), read without keeping the string.
 #[derive(Debug, Default, Clone, Copy)]
@@ -88,15 +108,28 @@ pub struct Attribution {
 }
 
 impl SourceMap {
-    /// Parses a source map from JSON bytes.
+    /// Parses a source map (plain or indexed, with `sections`) from JSON bytes.
     pub fn parse(bytes: &[u8]) -> Result<SourceMap, BundleError> {
+        Self::parse_with_limit(bytes, DEFAULT_MAX_LINES)
+    }
+
+    /// [`SourceMap::parse`], decoding at most `max_lines` generated lines (a caller that
+    /// knows the generated file passes its line count).
+    pub fn parse_with_limit(bytes: &[u8], max_lines: usize) -> Result<SourceMap, BundleError> {
         let raw: RawMap =
             serde_json::from_slice(bytes).map_err(|e| BundleError::json("source map", e))?;
+        Self::from_raw(raw, max_lines.max(1), 0)
+    }
+
+    fn from_raw(raw: RawMap, max_lines: usize, depth: usize) -> Result<SourceMap, BundleError> {
         let _ = raw.version;
-        if raw.sections.is_some() {
-            return Err(BundleError::Unsupported(
-                "indexed source maps (`sections`) are not supported".into(),
-            ));
+        if let Some(sections) = raw.sections {
+            if depth > 0 {
+                return Err(BundleError::Unsupported(
+                    "nested sections in an indexed source map".into(),
+                ));
+            }
+            return Self::from_sections(sections, max_lines);
         }
         let root = raw.source_root.unwrap_or_default();
         let sources: Vec<String> = raw
@@ -114,6 +147,7 @@ impl SourceMap {
         let lines = decode_mappings(
             raw.mappings.as_deref().unwrap_or(""),
             sources.len(),
+            max_lines,
             &mut warnings,
         );
         Ok(SourceMap {
@@ -122,6 +156,49 @@ impl SourceMap {
             lines,
             warnings,
         })
+    }
+
+    /// Flattens an indexed map: each section's lines shift by its offset (and the columns
+    /// of its first line by the offset's column), its sources append to the list.
+    fn from_sections(sections: Vec<Section>, max_lines: usize) -> Result<SourceMap, BundleError> {
+        let mut out = SourceMap::default();
+        for section in sections {
+            let Some(map) = section.map else {
+                if section.url.is_some() {
+                    return Err(BundleError::Unsupported(
+                        "indexed source map sections by `url`".into(),
+                    ));
+                }
+                continue;
+            };
+            let sub = Self::from_raw(map, max_lines, 1)?;
+            let base = out.sources.len() as u32;
+            out.sources.extend(sub.sources);
+            out.content_lengths.extend(sub.content_lengths);
+            out.warnings.extend(sub.warnings);
+            let first = section.offset.line as usize;
+            for (i, segments) in sub.lines.into_iter().enumerate() {
+                let line = first.saturating_add(i);
+                if line >= max_lines {
+                    warn(&mut out.warnings, || {
+                        format!("section at line {first} goes past {max_lines} generated lines")
+                    });
+                    break;
+                }
+                if segments.is_empty() {
+                    continue;
+                }
+                if out.lines.len() <= line {
+                    out.lines.resize(line + 1, Vec::new());
+                }
+                let shift = if i == 0 { section.offset.column } else { 0 };
+                out.lines[line].extend(segments.into_iter().map(|s| Segment {
+                    column: s.column.saturating_add(shift),
+                    source: s.source.map(|x| x + base),
+                }));
+            }
+        }
+        Ok(out)
     }
 
     /// Attributes the bytes of `code`, the generated file, to this map's sources.
@@ -276,6 +353,7 @@ fn decode_vlq(bytes: &[u8], pos: &mut usize) -> Option<i64> {
 pub fn decode_mappings(
     mappings: &str,
     n_sources: usize,
+    max_lines: usize,
     warnings: &mut Vec<String>,
 ) -> Vec<Vec<Segment>> {
     let bytes = mappings.as_bytes();
@@ -290,6 +368,12 @@ pub fn decode_mappings(
     while pos < bytes.len() {
         match bytes[pos] {
             b';' => {
+                if lines.len() >= max_lines {
+                    warn(warnings, || {
+                        format!("mappings go past {max_lines} generated lines; the rest is ignored")
+                    });
+                    break;
+                }
                 lines.push(Vec::new());
                 column = 0;
                 pos += 1;
@@ -495,6 +579,7 @@ mod tests {
         let lines = decode_mappings(
             "AAAA,//////////////,gggggggggggggggggggggg,A!,AAAAAAA,AZZZ",
             1,
+            DEFAULT_MAX_LINES,
             &mut w,
         );
         assert!(!w.is_empty());
@@ -508,5 +593,29 @@ mod tests {
             Some(MapRef::Inline(bytes)) => assert_eq!(bytes, br#"{"version":3}"#),
             _ => panic!("no inline map"),
         }
+    }
+
+    #[test]
+    fn indexed_maps_are_flattened() {
+        let map = br#"{"version":3,"sections":[
+            {"offset":{"line":0,"column":0},"map":{"version":3,"sources":["a.js"],"mappings":"AAAA"}},
+            {"offset":{"line":0,"column":3},"map":{"version":3,"sources":["b.js"],"mappings":"AAAA;AAAA"}}]}"#;
+        let sm = SourceMap::parse(map).unwrap();
+        assert_eq!(sm.sources, vec!["a.js", "b.js"]);
+        let a = sm.attribute(b"aaabbb\nbb");
+        assert_eq!(a.per_source, vec![3, 5]);
+        assert!(
+            SourceMap::parse(br#"{"sections":[{"offset":{"line":0,"column":0},"url":"x.map"}]}"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn mappings_past_the_line_limit_are_cut() {
+        let mappings = ";".repeat(1000);
+        let json = format!(r#"{{"version":3,"sources":["a"],"mappings":"{mappings}AAAA"}}"#);
+        let sm = SourceMap::parse_with_limit(json.as_bytes(), 10).unwrap();
+        assert_eq!(sm.lines.len(), 10);
+        assert!(!sm.warnings.is_empty());
     }
 }

@@ -83,9 +83,11 @@ fn errors_are_clear() {
         .unwrap_err()
         .to_string();
     assert!(msg.contains("recursion limit"), "{msg}");
-    let msg = SourceMap::parse(br#"{"version":3,"sections":[]}"#)
-        .unwrap_err()
-        .to_string();
+    let msg = SourceMap::parse(
+        br#"{"version":3,"sections":[{"offset":{"line":0,"column":0},"url":"a.map"}]}"#,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(msg.contains("sections"), "{msg}");
 }
 

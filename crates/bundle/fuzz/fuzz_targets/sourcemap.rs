@@ -11,6 +11,6 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     if let Ok(text) = std::str::from_utf8(map) {
         let mut warnings = Vec::new();
-        let _ = perfkit_bundle::sourcemap::decode_mappings(text, 3, &mut warnings);
+        let _ = perfkit_bundle::sourcemap::decode_mappings(text, 3, 1 << 16, &mut warnings);
     }
 });
