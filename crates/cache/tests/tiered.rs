@@ -612,3 +612,126 @@ async fn a_load_overtaken_by_an_invalidation_is_not_cached() {
     assert_eq!(cache.get(&1).await, Some(2));
     assert_eq!(cache.metrics().stale_loads, 1);
 }
+
+#[tokio::test]
+async fn expired_disk_entries_are_dropped_when_the_file_is_reopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let cfg = DiskTierConfig::new(dir.path().join("c.redb"), 1 << 20);
+    {
+        let d = DiskTier::open_with_clock(cfg.clone(), clock.shared()).unwrap();
+        d.put_sync(&1u64, &1u64, Some(Duration::from_secs(1)))
+            .unwrap();
+        d.put_sync(&2u64, &2u64, Some(Duration::from_secs(60)))
+            .unwrap();
+        d.put_sync(&3u64, &3u64, None).unwrap();
+    }
+    clock.advance(Duration::from_secs(2));
+    let d = DiskTier::open_with_clock(cfg, clock.shared()).unwrap();
+    assert_eq!(d.recovery().expired, 1);
+    assert_eq!(d.recovery().kept, 2);
+    assert!(d.get_sync::<u64, u64>(&1).unwrap().is_none());
+    let hit = d.get_sync::<u64, u64>(&2).unwrap().unwrap();
+    assert!(hit.ttl_left.unwrap() <= Duration::from_secs(58));
+    assert_eq!(d.get_sync::<u64, u64>(&3).unwrap().unwrap().ttl_left, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_disk_writers_keep_the_byte_accounting_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.redb");
+    let d = DiskTier::open(DiskTierConfig::new(&path, 40_000)).unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let d = d.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(t + 1);
+            for _ in 0..150 {
+                let k = rng.next() % 120;
+                let v = vec![t as u8; 100 + (rng.next() % 900) as usize];
+                match rng.next() % 5 {
+                    0 => Tier::<u64, Vec<u8>>::remove(&d, &k).await.unwrap(),
+                    1 | 2 => {
+                        let _ = Tier::<u64, Vec<u8>>::get(&d, &k).await.unwrap();
+                    }
+                    _ => Tier::<u64, Vec<u8>>::put(&d, &k, &v, None).await.unwrap(),
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let live = Tier::<u64, Vec<u8>>::usage(&d);
+    assert!(live.bytes <= 40_000, "{live:?}");
+    d.flush().unwrap();
+    drop(d);
+    // Reopening recounts from the file: the live counters were exact.
+    let d = DiskTier::open(DiskTierConfig::new(&path, 40_000)).unwrap();
+    let reopened = Tier::<u64, Vec<u8>>::usage(&d);
+    assert_eq!(
+        (reopened.entries, reopened.bytes),
+        (live.entries, live.bytes)
+    );
+}
+
+#[tokio::test]
+async fn a_lower_tier_that_serves_almost_nothing_is_called_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache: TieredCache<u64, u64> = TieredCache::builder()
+        .tier(MemoryTier::new(1_000, PolicyKind::Lru).unwrap())
+        .tier(disk(&dir, 1 << 20))
+        .build()
+        .unwrap();
+    // Everything fits in memory: the disk tier only ever sees first-time misses.
+    for round in 0..3 {
+        for k in 0..100u64 {
+            cache
+                .get_with(&k, || async move {
+                    tokio::time::sleep(Duration::from_micros(50 * round)).await;
+                    Ok::<_, Err>(k)
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let recs = cache.recommendations();
+    let cost = recs
+        .iter()
+        .find(|r| r.kind == "tier_cost")
+        .expect("tier_cost advice");
+    assert_eq!(cost.tier, "disk");
+    assert!(
+        cost.message
+            .starts_with("disk serves 0 % of reads: it costs more than it saves"),
+        "{}",
+        cost.message
+    );
+}
+
+#[tokio::test]
+async fn policy_advice_names_the_better_policy_with_its_margin() {
+    let cache: TieredCache<u64, u64> = TieredCache::builder()
+        .tier(MemoryTier::new(200, PolicyKind::Lru).unwrap().named("l1"))
+        .sample_rate(1.0)
+        .build()
+        .unwrap();
+    let mut rng = Rng(7);
+    let mut scan = 1u64 << 40;
+    for _ in 0..10_000 {
+        let k = if rng.next().is_multiple_of(2) {
+            rng.next() % 150
+        } else {
+            scan += 1;
+            scan
+        };
+        cache.get_with(&k, || ok(k)).await.unwrap();
+    }
+    let recs = cache.recommendations();
+    let p = recs
+        .iter()
+        .find(|r| r.kind == "policy")
+        .expect("policy advice");
+    assert!(p.message.contains(" would beat lru by "), "{}", p.message);
+    assert!(p.projected > p.current + 0.1, "{p:?}");
+}
