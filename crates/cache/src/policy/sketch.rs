@@ -15,7 +15,13 @@ pub(crate) struct FrequencySketch {
     doorkeeper: bool,
     size: u64,
     sample: u64,
+    max_words: usize,
 }
+
+/// Words of a new sketch at most (16 counters each).
+const INITIAL_WORDS: u64 = 4096;
+/// Words of a sketch at most (8 MiB).
+const MAX_WORDS: u64 = 1 << 20;
 
 const ODD_MASK: u64 = 0x1111_1111_1111_1111;
 const HALF_MASK: u64 = 0x7777_7777_7777_7777;
@@ -23,9 +29,11 @@ const HALF_MASK: u64 = 0x7777_7777_7777_7777;
 impl FrequencySketch {
     pub(crate) fn new(capacity: u64, doorkeeper: bool) -> Self {
         let cap = capacity.clamp(1, 1 << 26);
-        let words = cap.next_power_of_two().clamp(8, 1 << 22) as usize;
+        // Start small and grow with the number of resident keys (see `ensure`): with a
+        // weigher the capacity is a weight, not an entry count.
+        let words = cap.next_power_of_two().clamp(8, INITIAL_WORDS) as usize;
         let sample = 10 * cap.max(1);
-        let door_bits = (sample * 16).next_power_of_two().clamp(64, 1 << 28);
+        let door_bits = (sample * 16).next_power_of_two().clamp(64, 1 << 24);
         FrequencySketch {
             table: vec![0; words],
             block_mask: (words as u64 / 8) - 1,
@@ -38,6 +46,18 @@ impl FrequencySketch {
             doorkeeper,
             size: 0,
             sample,
+            max_words: cap.next_power_of_two().clamp(8, MAX_WORDS) as usize,
+        }
+    }
+
+    /// Grows the table (starting its counts afresh) when `entries` keys are resident and
+    /// the table has fewer words than that, up to the size the capacity calls for.
+    #[inline]
+    pub(crate) fn ensure(&mut self, entries: usize) {
+        if entries > self.table.len() && self.table.len() < self.max_words {
+            let words = entries.next_power_of_two().min(self.max_words);
+            self.table = vec![0; words];
+            self.block_mask = (words as u64 / 8) - 1;
         }
     }
 

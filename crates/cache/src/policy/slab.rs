@@ -32,7 +32,8 @@ pub(crate) struct Table {
 
 impl Table {
     pub(crate) fn with_capacity(n: usize) -> Self {
-        let n = n.min(1 << 20);
+        // Grow on demand beyond this: a capacity may be a weight, not an entry count.
+        let n = n.min(4096);
         Table {
             nodes: Vec::with_capacity(n),
             free: Vec::new(),

@@ -482,6 +482,7 @@ impl Policy for WTinyLfu {
         let idx = self.t.insert(key, weight, WINDOW);
         self.window.push_front(&mut self.t, idx);
         self.total += u64::from(weight);
+        self.sketch.ensure(self.t.len());
         let before = evicted.len();
         self.evict(evicted);
         if self.t.get(key).is_some() {
