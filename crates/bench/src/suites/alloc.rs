@@ -104,7 +104,7 @@ impl Suite for AllocSuite {
         let (rounds, ops) = if opts.quick {
             (1, 200_000)
         } else {
-            (7, 2_000_000)
+            (11, 2_000_000)
         };
         let mut times = vec![Vec::new(); BINARIES.len()];
         for _ in 0..rounds {
