@@ -95,18 +95,22 @@ where
     /// Looks `key` up (counts as a request for the policy). An expired entry is dropped.
     pub fn get_now(&self, key: &K) -> Option<Hit<V>> {
         let stored = self.cache.get(key)?;
-        let now = self.clock.now();
-        match stored.expires {
-            Some(t) if t <= now => {
-                self.expired.fetch_add(1, Ordering::Relaxed);
-                self.cache.remove(key);
-                None
-            }
-            expires => Some(Hit {
+        let Some(expires) = stored.expires else {
+            return Some(Hit {
                 value: stored.value,
-                ttl_left: expires.map(|t| t.saturating_duration_since(now)),
-            }),
+                ttl_left: None,
+            });
+        };
+        let now = self.clock.now();
+        if expires <= now {
+            self.expired.fetch_add(1, Ordering::Relaxed);
+            self.cache.remove(key);
+            return None;
         }
+        Some(Hit {
+            value: stored.value,
+            ttl_left: Some(expires.saturating_duration_since(now)),
+        })
     }
 
     /// Stores `value` (admission is the policy's decision), expiring after `ttl`.
