@@ -200,3 +200,61 @@ pub fn differential_flamegraph_svg(
         .map_err(|e| FlamegraphError(e.to_string()))?;
     Ok(svg)
 }
+
+/// Prometheus text exposition of the profiler's counters and, per span name, a summary of
+/// durations (quantiles 0.5, 0.9, 0.99 in seconds, `_sum` and `_count` over sampled spans).
+pub fn prometheus(summary: &crate::Summary, metrics: &crate::Metrics) -> String {
+    let mut out = String::new();
+    let mut counter = |name: &str, help: &str, kind: &str, v: f64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
+        );
+    };
+    counter(
+        "perfkit_profiler_roots_seen_total",
+        "Root spans seen, sampled or not.",
+        "counter",
+        metrics.roots_seen as f64,
+    );
+    counter(
+        "perfkit_profiler_traces_sampled_total",
+        "Traces sampled.",
+        "counter",
+        metrics.traces_sampled as f64,
+    );
+    counter(
+        "perfkit_profiler_spans_sampled_total",
+        "Spans in sampled traces.",
+        "counter",
+        metrics.spans_sampled as f64,
+    );
+    counter(
+        "perfkit_profiler_sample_rate",
+        "Head-sampling rate of traces.",
+        "gauge",
+        metrics.sample_rate,
+    );
+    let name = "perfkit_span_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Durations of sampled spans, by span name.\n# TYPE {name} summary"
+    );
+    for s in &summary.spans {
+        let label = s.name.replace('\\', "\\\\").replace('"', "\\\"");
+        for (q, v) in [("0.5", s.p50_ns), ("0.9", s.p90_ns), ("0.99", s.p99_ns)] {
+            let _ = writeln!(
+                out,
+                "{name}{{span=\"{label}\",quantile=\"{q}\"}} {}",
+                v as f64 / 1e9
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{name}_sum{{span=\"{label}\"}} {}",
+            s.total_ns as f64 / 1e9
+        );
+        let _ = writeln!(out, "{name}_count{{span=\"{label}\"}} {}", s.count);
+    }
+    out
+}

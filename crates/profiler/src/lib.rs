@@ -211,6 +211,12 @@ impl Profiler {
         export::folded(&self.shared.snapshot_with(false))
     }
 
+    /// Prometheus text exposition of the counters and per-span duration summaries (see
+    /// [`export::prometheus`]).
+    pub fn prometheus(&self) -> String {
+        export::prometheus(&self.summary(), &self.metrics())
+    }
+
     /// Saves the profile to `path` (the format is documented in [`profile`]).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), ProfileError> {
         self.profile().save(path)

@@ -117,3 +117,22 @@ fn flame_graphs_render() {
     assert!(text.contains("db.query"));
     assert!(export::flamegraph_svg(&Profile::empty(1.0), "t").is_err());
 }
+
+#[test]
+fn prometheus_text_has_counters_and_summaries() {
+    let p = profile(8);
+    let text = export::prometheus(&p.summary(), &p.metrics());
+    assert!(text.contains("# TYPE perfkit_profiler_traces_sampled_total counter"));
+    assert!(
+        text.contains("perfkit_profiler_traces_sampled_total 3\n"),
+        "{text}"
+    );
+    assert!(text.contains("perfkit_span_duration_seconds_count{span=\"db.query\"} 3\n"));
+    assert!(
+        text.contains("perfkit_span_duration_seconds{span=\"db.query\",quantile=\"0.5\"} 0.008")
+    );
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+}
