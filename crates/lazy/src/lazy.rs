@@ -5,7 +5,7 @@ use crate::clock::TokioClock;
 use crate::error::{AttemptError, BoxError, LazyError, LazyErrorKind};
 use backon::BackoffBuilder;
 use parking_lot::Mutex;
-use perfkit_core::SharedClock;
+use perfkit_core::{Callbacks, SharedClock};
 use serde::{Serialize, Serializer};
 use std::fmt;
 use std::future::Future;
@@ -158,6 +158,51 @@ pub(crate) fn opt_secs<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::O
     }
 }
 
+/// What happened to a lazy resource, for callbacks ([`Lazy::on_event`],
+/// [`crate::LazyRegistry::on_event`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum LazyEvent {
+    /// A load succeeded.
+    Loaded {
+        /// The resource.
+        name: String,
+        /// How long it took, retries included.
+        #[serde(rename = "load_time_secs", serialize_with = "secs")]
+        load_time: Duration,
+        /// Attempts it needed.
+        attempts: u32,
+        /// The weigher's size, if any.
+        size_bytes: Option<u64>,
+    },
+    /// An attempt failed and will be retried.
+    Retrying {
+        /// The resource.
+        name: String,
+        /// The failed attempt (1-based).
+        attempt: u32,
+        /// Its error.
+        error: String,
+        /// The delay before the next attempt.
+        #[serde(rename = "delay_secs", serialize_with = "secs")]
+        delay: Duration,
+    },
+    /// A load failed after all its attempts.
+    Failed {
+        /// The resource.
+        name: String,
+        /// The error, with its cause.
+        error: String,
+    },
+    /// A registry unloaded the resource.
+    Unloaded {
+        /// The resource.
+        name: String,
+        /// The weigher's size of what was unloaded (0 without a weigher).
+        size_bytes: u64,
+    },
+}
+
 /// Counters of a lazy resource, kept across unloads.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct LazyMetrics {
@@ -230,6 +275,7 @@ struct Shared<T> {
     weigher: Option<Weigher<T>>,
     runtime: Option<tokio::runtime::Handle>,
     stats: Stats,
+    events: Callbacks<LazyEvent>,
 }
 
 enum Slow {
@@ -416,6 +462,7 @@ impl<T: Send + Sync + 'static> LazyBuilder<T> {
             weigher: self.weigher,
             runtime: self.runtime,
             stats: Stats::default(),
+            events: Callbacks::new(),
         });
         Lazy::from_shared(shared)
     }
@@ -459,6 +506,16 @@ impl<T: Send + Sync + 'static> Lazy<T> {
     pub(crate) fn fresh(&self) -> Lazy<T> {
         Stats::bump(&self.inner.shared.stats.unloads);
         Lazy::from_shared(Arc::clone(&self.inner.shared))
+    }
+
+    /// Calls `f` on every [`LazyEvent`] of this resource (from the load task, off the `get`
+    /// path; a panicking callback is isolated). Kept across a registry's unloads.
+    pub fn on_event(&self, f: impl Fn(&LazyEvent) + Send + Sync + 'static) {
+        self.inner.shared.events.register(f);
+    }
+
+    pub(crate) fn emit(&self, event: &LazyEvent) {
+        self.inner.shared.events.emit(event);
     }
 
     /// The resource's name.
@@ -761,6 +818,15 @@ async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sen
                 stats.last_load_nanos.store(nanos + 1, Ordering::Relaxed);
                 Stats::bump(&stats.loads_succeeded);
                 guard.done = true;
+                shared.events.emit(&LazyEvent::Loaded {
+                    name: shared.name.clone(),
+                    load_time,
+                    attempts: attempt,
+                    size_bytes: shared
+                        .weigher
+                        .as_ref()
+                        .and_then(|_| stats.size_bytes.load(Ordering::Relaxed).checked_sub(1)),
+                });
                 tracing::debug!(target: "perfkit::lazy", resource = %shared.name, attempts = attempt, load_secs = load_time.as_secs_f64(), "loaded");
                 let _ = tx.send(Some(Ok(())));
                 return;
@@ -773,6 +839,12 @@ async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sen
                         if let Slow::Loading { next_retry, .. } = &mut *inner.slow.lock() {
                             *next_retry = Some(shared.clock.now() + delay);
                         }
+                        shared.events.emit(&LazyEvent::Retrying {
+                            name: shared.name.clone(),
+                            attempt,
+                            error: err.to_string(),
+                            delay,
+                        });
                         tokio::time::sleep(delay).await;
                     }
                     _ => {
@@ -789,6 +861,10 @@ async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sen
                         };
                         Stats::bump(&stats.loads_failed);
                         guard.done = true;
+                        shared.events.emit(&LazyEvent::Failed {
+                            name: shared.name.clone(),
+                            error: error.full_message(),
+                        });
                         let _ = tx.send(Some(Err(error)));
                         return;
                     }

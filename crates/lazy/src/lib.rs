@@ -67,7 +67,9 @@ mod tower;
 pub use clock::TokioClock;
 pub use error::{AttemptError, BoxError, HintError, LazyError, LazyErrorKind, RegistryError};
 pub use idle::{ActivityGuard, CpuProbe, IdleDetector, IdleDetectorBuilder, ProcessCpuProbe};
-pub use lazy::{Get, Handle, Lazy, LazyBuilder, LazyMetrics, LoadState, LoadTrigger, RetryPolicy};
+pub use lazy::{
+    Get, Handle, Lazy, LazyBuilder, LazyEvent, LazyMetrics, LoadState, LoadTrigger, RetryPolicy,
+};
 pub use registry::{
     LazyRegistry, LazyRegistryBuilder, RegistryReport, ResourceReport, UnloadOutcome,
 };

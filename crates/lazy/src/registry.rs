@@ -5,10 +5,10 @@
 use crate::clock::TokioClock;
 use crate::error::RegistryError;
 use crate::idle::IdleDetector;
-use crate::lazy::{Handle, Lazy, LazyMetrics, LoadState, LoadTrigger};
+use crate::lazy::{Handle, Lazy, LazyEvent, LazyMetrics, LoadState, LoadTrigger};
 use crate::strategy::Preload;
 use parking_lot::{Mutex, RwLock};
-use perfkit_core::{Figure, Finding, Report, Severity, SharedClock};
+use perfkit_core::{Callbacks, Figure, Finding, Report, Severity, SharedClock};
 use serde::Serialize;
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -26,6 +26,7 @@ trait ErasedLazy: Send + Sync {
     fn metrics(&self) -> LazyMetrics;
     fn is_loaded(&self) -> bool;
     fn fresh(&self) -> Arc<dyn ErasedLazy>;
+    fn emit(&self, event: &LazyEvent);
 }
 
 impl<T: Send + Sync + 'static> ErasedLazy for Lazy<T> {
@@ -46,6 +47,9 @@ impl<T: Send + Sync + 'static> ErasedLazy for Lazy<T> {
     }
     fn fresh(&self) -> Arc<dyn ErasedLazy> {
         Arc::new(Lazy::fresh(self))
+    }
+    fn emit(&self, event: &LazyEvent) {
+        Lazy::emit(self, event);
     }
 }
 
@@ -71,6 +75,7 @@ struct RegInner {
     unload_after: Option<Duration>,
     tick_every: Duration,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    events: Callbacks<LazyEvent>,
 }
 
 impl Drop for RegInner {
@@ -187,6 +192,7 @@ impl LazyRegistryBuilder {
                 unload_after: self.unload_after,
                 tick_every: self.tick_every,
                 tasks: Mutex::new(Vec::new()),
+                events: Callbacks::new(),
             }),
         }
     }
@@ -244,6 +250,10 @@ impl LazyRegistry {
         lazy: Lazy<T>,
     ) -> Result<(), RegistryError> {
         let name = name.into();
+        let events = self.inner.events.clone();
+        lazy.on_event(move |event| {
+            events.emit(event);
+        });
         let needs_runtime = matches!(strategy, Preload::Eager | Preload::Delay(_));
         let runtime = tokio::runtime::Handle::try_current().ok();
         if needs_runtime && runtime.is_none() {
@@ -279,6 +289,12 @@ impl LazyRegistry {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Calls `f` on every [`LazyEvent`] of every resource (loads, retries, failures,
+    /// unloads). A panicking callback is isolated.
+    pub fn on_event(&self, f: impl Fn(&LazyEvent) + Send + Sync + 'static) {
+        self.inner.events.register(f);
     }
 
     /// The value of resource `name` as a shared [`Handle`], loading it if needed.
@@ -380,7 +396,7 @@ impl LazyRegistry {
     /// loaded value was dropped from the registry.
     pub fn unload(&self, name: &str) -> Result<bool, RegistryError> {
         let entry = self.entry(name)?;
-        Ok(unload_entry(&entry).is_some())
+        Ok(unload_entry(name, &entry).is_some())
     }
 
     /// Unloads the loaded resources whose last use is at least `unused_for` ago. Returns
@@ -398,7 +414,7 @@ impl LazyRegistry {
         entries
             .into_iter()
             .filter(|(_, e)| now.saturating_sub(e.last_used.load(Ordering::Relaxed)) >= limit)
-            .filter(|(_, e)| unload_entry(e).is_some())
+            .filter(|(n, e)| unload_entry(n, e).is_some())
             .map(|(n, _)| n)
             .collect()
     }
@@ -427,7 +443,7 @@ impl LazyRegistry {
             if !outcome.unloaded.is_empty() && outcome.freed_bytes >= bytes_to_free {
                 break;
             }
-            if let Some(size) = unload_entry(&entry) {
+            if let Some(size) = unload_entry(&name, &entry) {
                 outcome.freed_bytes = outcome.freed_bytes.saturating_add(size);
                 outcome.unloaded.push(name);
             }
@@ -527,17 +543,26 @@ impl LazyRegistry {
 }
 
 /// Swaps in a fresh generation if the entry is loaded or failed; returns the unloaded size.
-fn unload_entry(entry: &Entry) -> Option<u64> {
-    let mut current = entry.current.write();
-    match current.state() {
-        LoadState::Loaded { .. } | LoadState::Failed { .. } => {
-            let size = current.metrics().size_bytes.unwrap_or(0);
-            let was_loaded = current.is_loaded();
-            *current = current.fresh();
-            was_loaded.then_some(size)
+fn unload_entry(name: &str, entry: &Entry) -> Option<u64> {
+    let (old, size) = {
+        let mut current = entry.current.write();
+        match current.state() {
+            LoadState::Loaded { .. } | LoadState::Failed { .. } => {
+                let size = current.metrics().size_bytes.unwrap_or(0);
+                let was_loaded = current.is_loaded();
+                let fresh = current.fresh();
+                let old = std::mem::replace(&mut *current, fresh);
+                (was_loaded.then_some(old), size)
+            }
+            LoadState::NotLoaded | LoadState::Loading { .. } => (None, 0),
         }
-        LoadState::NotLoaded | LoadState::Loading { .. } => None,
-    }
+    };
+    let old = old?;
+    old.emit(&LazyEvent::Unloaded {
+        name: name.to_owned(),
+        size_bytes: size,
+    });
+    Some(size)
 }
 
 /// One resource in a [`RegistryReport`].

@@ -297,3 +297,79 @@ async fn the_report_has_states_load_times_and_sizes() {
         "{text}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn events_report_retries_loads_failures_and_unloads() {
+    use perfkit_lazy::{LazyEvent, RetryPolicy};
+    use std::sync::Mutex;
+
+    let registry = LazyRegistry::new();
+    let seen: Arc<Mutex<Vec<LazyEvent>>> = Arc::default();
+    let s = seen.clone();
+    registry.on_event(move |e| s.lock().unwrap().push(e.clone()));
+    registry.on_event(|_| panic!("a broken callback is isolated"));
+
+    let calls = Arc::new(AtomicU32::new(0));
+    let c = calls.clone();
+    let flaky = Lazy::builder("flaky")
+        .retry(RetryPolicy {
+            jitter: false,
+            ..RetryPolicy::default()
+        })
+        .weigher(|v: &Vec<u8>| v.len() as u64)
+        .build(move || {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    Err("busy")
+                } else {
+                    Ok(vec![0u8; 64])
+                }
+            }
+        });
+    registry
+        .register("flaky", Preload::OnFirstUse, flaky)
+        .unwrap();
+    let broken = Lazy::builder("broken")
+        .retry(RetryPolicy::no_retry())
+        .build(|| async { Err::<u8, _>("gone") });
+    registry
+        .register("broken", Preload::OnFirstUse, broken)
+        .unwrap();
+
+    registry.get::<Vec<u8>>("flaky").await.unwrap();
+    assert!(registry.get::<u8>("broken").await.is_err());
+    assert!(registry.unload("flaky").unwrap());
+
+    let events = seen.lock().unwrap().clone();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert!(
+        matches!(&events[0], LazyEvent::Retrying { name, attempt: 1, error, .. } if name == "flaky" && error == "busy")
+    );
+    assert!(
+        matches!(&events[1], LazyEvent::Loaded { name, attempts: 2, size_bytes: Some(64), .. } if name == "flaky")
+    );
+    assert!(
+        matches!(&events[2], LazyEvent::Failed { name, error } if name == "broken" && error.ends_with("gone"))
+    );
+    assert!(matches!(&events[3], LazyEvent::Unloaded { name, size_bytes: 64 } if name == "flaky"));
+    let json = serde_json::to_value(&events[1]).unwrap();
+    assert_eq!(json["event"], "loaded");
+}
+
+#[test]
+fn the_process_cpu_probe_reads_proc_on_linux() {
+    use perfkit_lazy::{CpuProbe, ProcessCpuProbe};
+    let probe = ProcessCpuProbe::new();
+    assert_eq!(probe.cpu_load(), None, "the first reading has no baseline");
+    let mut x = 0u64;
+    for i in 0..2_000_000u64 {
+        x = x.wrapping_mul(31).wrapping_add(i);
+    }
+    std::hint::black_box(x);
+    let load = probe.cpu_load();
+    if cfg!(target_os = "linux") {
+        let load = load.expect("a reading from /proc/self/stat");
+        assert!((0.0..=1.0).contains(&load), "{load}");
+    }
+}
