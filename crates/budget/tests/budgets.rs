@@ -371,10 +371,13 @@ fn process_and_thread_cpu_are_sampled() {
         .set_budget(Budget::thread_cpu("main-thread", 1.0, clock))
         .unwrap();
     b.sample_now();
-    let start = std::time::Instant::now();
+    // Burn 20 ms of this thread's CPU (CPU time, not wall time: robust on a busy machine).
+    let start = perfkit_budget::thread_cpu_time().unwrap();
     let mut x = 1u64;
-    while start.elapsed() < Duration::from_millis(30) {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+    while perfkit_budget::thread_cpu_time().unwrap() - start < Duration::from_millis(20) {
+        for _ in 0..1000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
     }
     std::hint::black_box(x);
     b.sample_now();
