@@ -14,7 +14,8 @@ use perfkit_cache::tiered::{
 };
 use perfkit_core::{ComponentReport, Figure, Finding, Severity};
 use std::path::PathBuf;
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Entries in the memory tier: a fiftieth of the workload's 5,000 keys, so the disk tier
@@ -31,7 +32,8 @@ pub(crate) struct CacheSection {
     cache: OnceLock<Cache>,
     l1: OnceLock<MemoryTier<u64, String>>,
     dir: PathBuf,
-    tuning: Mutex<Vec<TuningOutcome>>,
+    tuning: Arc<Mutex<Vec<TuningOutcome>>>,
+    tuner_busy: Arc<AtomicBool>,
     last_tune: Mutex<Duration>,
 }
 
@@ -41,7 +43,8 @@ impl CacheSection {
             cache: OnceLock::new(),
             l1: OnceLock::new(),
             dir: std::env::temp_dir().join(format!("perfkit-demo-cache-{}", std::process::id())),
-            tuning: Mutex::new(Vec::new()),
+            tuning: Arc::new(Mutex::new(Vec::new())),
+            tuner_busy: Arc::new(AtomicBool::new(false)),
             last_tune: Mutex::new(Duration::ZERO),
         }
     }
@@ -57,7 +60,8 @@ impl CacheSection {
             .tier(memory)
             .tier(disk)
             .default_ttl(Duration::from_secs(600))
-            .sample_rate(1.0);
+            .sample_rate(1.0)
+            .trace_capacity(20_000);
         if let Some(url) = &args.redis {
             let mut config = RedisTierConfig::new(url.as_str());
             config.prefix = format!("perfkit-demo:{}:", std::process::id());
@@ -109,14 +113,26 @@ impl Section for CacheSection {
             return;
         }
         *last = elapsed;
-        if let Ok(outcome) = cache.optimize_eviction_policy("l1")
-            && outcome.switched
-        {
-            self.tuning
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(outcome);
+        if self.tuner_busy.swap(true, Ordering::AcqRel) {
+            return;
         }
+        // The miniature simulations are CPU work: off the runtime's workers.
+        let (cache, tuning, busy) = (
+            cache.clone(),
+            Arc::clone(&self.tuning),
+            Arc::clone(&self.tuner_busy),
+        );
+        tokio::task::spawn_blocking(move || {
+            if let Ok(outcome) = cache.optimize_eviction_policy("l1")
+                && outcome.switched
+            {
+                tuning
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(outcome);
+            }
+            busy.store(false, Ordering::Release);
+        });
     }
 
     fn finish(&mut self, _args: &Args, _run: &RunSummary) -> anyhow::Result<ComponentReport> {
