@@ -8,10 +8,10 @@
 mod budget;
 #[cfg(feature = "cache")]
 mod cache;
-#[cfg(feature = "profiler")]
-mod profiler;
 #[cfg(feature = "lazy")]
 mod lazy;
+#[cfg(feature = "profiler")]
+mod profiler;
 mod section;
 mod workload;
 
