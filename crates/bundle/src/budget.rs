@@ -119,6 +119,12 @@ pub fn parse(text: &str) -> Result<Vec<Budget>, BundleError> {
                 Some(OneOrMany::One(p)) => vec![p],
                 Some(OneOrMany::Many(v)) => v,
             };
+            // Backtracking globs are exponential in their stars: keep them human-sized.
+            if let Some(p) = paths.iter().find(|p| p.matches('*').count() > 12) {
+                return Err(BundleError::Budget(format!(
+                    "glob {p:?} has more than 12 '*'"
+                )));
+            }
             if paths.is_empty() && r.entry.is_none() {
                 return Err(BundleError::Budget(format!(
                     "budget #{} has neither \"path\" nor \"entry\"",
