@@ -342,7 +342,10 @@ impl Budgets {
     /// with a retry-after. A resource without a budget is always allowed.
     ///
     /// Costs one atomic load: the decision was computed when usage was last recorded or
-    /// sampled, so it is as fresh as the last of those.
+    /// sampled, so it is as fresh as the last of those. For sampled resources (memory
+    /// sources, storage directories, CPU clocks, and rates decaying while nothing is
+    /// recorded) it is at most one sampler interval old while a [`Sampler`](crate::Sampler)
+    /// runs.
     #[inline]
     pub fn check(&self, resource: Resource) -> Decision {
         match self.inner.slots.get(resource.index()) {

@@ -20,7 +20,9 @@ pub(crate) struct Cleanup {
 
 impl Budgets {
     /// Registers a cleanup hook (drop caches, unload models), called when the memory budget
-    /// reaches throttle, at most once per cooldown. It returns the bytes it freed (`u64`),
+    /// reaches throttle, at most once per cooldown. Hooks run on the thread that observed
+    /// the pressure (normally the sampler's), one after the other, each isolated from the
+    /// others' panics; the memory source is read again right after them. It returns the bytes it freed (`u64`),
     /// `Option<u64>`, or `()`.
     pub fn register_cleanup<R, F>(&self, name: &str, f: F)
     where
