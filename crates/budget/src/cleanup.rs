@@ -22,8 +22,8 @@ impl Budgets {
     /// Registers a cleanup hook (drop caches, unload models), called when the memory budget
     /// reaches throttle, at most once per cooldown. Hooks run on the thread that observed
     /// the pressure (normally the sampler's), one after the other, each isolated from the
-    /// others' panics; the memory source is read again right after them. It returns the bytes it freed (`u64`),
-    /// `Option<u64>`, or `()`.
+    /// others' panics; the memory source is read again right after them. A hook returns the
+    /// bytes it freed (`u64`), `Option<u64>`, or `()`.
     pub fn register_cleanup<R, F>(&self, name: &str, f: F)
     where
         F: Fn() -> R + Send + Sync + 'static,
