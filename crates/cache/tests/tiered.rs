@@ -735,3 +735,29 @@ async fn policy_advice_names_the_better_policy_with_its_margin() {
     assert!(p.message.contains(" would beat lru by "), "{}", p.message);
     assert!(p.projected > p.current + 0.1, "{p:?}");
 }
+
+#[tokio::test]
+async fn a_weighted_memory_tier_reports_bytes_and_stays_within_them() {
+    let clock = ManualClock::new();
+    let tier = MemoryTier::weighted(
+        10_000,
+        PolicyKind::Lru,
+        clock.shared(),
+        |_: &u64, v: &Vec<u8>| v.len() as u32,
+    )
+    .unwrap();
+    let cache: TieredCache<u64, Vec<u8>> =
+        TieredCache::builder().tier(tier.clone()).build().unwrap();
+    for k in 0..100u64 {
+        cache.insert(k, vec![0u8; 500]).await;
+    }
+    let t = &cache.metrics().tiers[0];
+    // Within the capacity (per-shard capacities may leave some of it unused).
+    assert!(t.bytes <= 10_000 && t.bytes >= 5_000, "{t:?}");
+    assert_eq!(t.bytes, t.entries * 500);
+    assert!(
+        (18..=20).contains(&tier.capacity_in_entries()),
+        "{}",
+        tier.capacity_in_entries()
+    );
+}

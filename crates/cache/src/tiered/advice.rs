@@ -176,6 +176,10 @@ where
     /// the recent sampled trace shows better than the current one by more than
     /// `threshold` (a hit-ratio difference, 0.02 = 2 points). Forgets the trace after a
     /// switch, so the next decision rests on what the new policy sees.
+    ///
+    /// It simulates every policy over the sampled trace (up to the trace capacity): CPU
+    /// work of a few milliseconds per 10,000 samples, so call it from a blocking context
+    /// (`spawn_blocking`) or a background thread, not in a request.
     pub fn optimize_eviction_policy_with(
         &self,
         tier: &str,

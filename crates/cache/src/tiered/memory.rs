@@ -23,6 +23,7 @@ struct Stored<V> {
 /// The memory tier. Cheap to clone (clones share the entries).
 pub struct MemoryTier<K, V> {
     cache: MemoryCache<K, Stored<V>>,
+    weighted: bool,
     name: Arc<str>,
     clock: SharedClock,
     expired: Arc<AtomicU64>,
@@ -32,6 +33,7 @@ impl<K, V> Clone for MemoryTier<K, V> {
     fn clone(&self) -> Self {
         MemoryTier {
             cache: self.cache.clone(),
+            weighted: self.weighted,
             name: Arc::clone(&self.name),
             clock: Arc::clone(&self.clock),
             expired: Arc::clone(&self.expired),
@@ -70,6 +72,31 @@ where
             .build()?;
         Ok(MemoryTier {
             cache,
+            weighted: false,
+            name: Arc::from("memory"),
+            clock,
+            expired: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// A tier bounded by weight rather than entries: `capacity_bytes` of what `weigher`
+    /// says each entry costs (its size in bytes, say). The tier's metrics then report
+    /// bytes.
+    pub fn weighted(
+        capacity_bytes: u64,
+        policy: PolicyKind,
+        clock: SharedClock,
+        weigher: impl Fn(&K, &V) -> u32 + Send + Sync + 'static,
+    ) -> Result<Self, BuildError> {
+        let cache = MemoryCache::builder()
+            .capacity(capacity_bytes)
+            .policy(policy)
+            .clock(Arc::clone(&clock))
+            .weigher(move |k: &K, s: &Stored<V>| weigher(k, &s.value))
+            .build()?;
+        Ok(MemoryTier {
+            cache,
+            weighted: true,
             name: Arc::from("memory"),
             clock,
             expired: Arc::new(AtomicU64::new(0)),
@@ -82,9 +109,22 @@ where
         self
     }
 
-    /// Capacity in entries.
+    /// Capacity: entries, or weight for a [`weighted`](Self::weighted) tier.
     pub fn capacity(&self) -> u64 {
         self.cache.capacity()
+    }
+
+    /// The capacity in entries: for a weighted tier, estimated from the mean weight of the
+    /// entries it holds.
+    pub fn capacity_in_entries(&self) -> u64 {
+        if !self.weighted {
+            return self.capacity();
+        }
+        let (len, weight) = (self.cache.len() as u64, self.cache.weight());
+        if len == 0 || weight == 0 {
+            return self.capacity();
+        }
+        (self.capacity() as u128 * len as u128 / weight as u128) as u64
     }
 
     /// The policy in use.
@@ -166,7 +206,7 @@ where
     }
 
     fn capacity_entries(&self) -> u64 {
-        self.capacity()
+        self.capacity_in_entries()
     }
 
     fn switch_policy(&self, name: &str) -> bool {
@@ -216,7 +256,11 @@ where
     fn usage(&self) -> TierUsage {
         TierUsage {
             entries: self.len() as u64,
-            bytes: 0,
+            bytes: if self.weighted {
+                self.cache.weight()
+            } else {
+                0
+            },
             capacity: self.capacity(),
             evictions: self.cache.stats().evictions,
             corrupt: 0,
