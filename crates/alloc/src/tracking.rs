@@ -86,6 +86,8 @@ thread_local! {
     /// The slot index this thread owns, or one of the `STATE_*` markers. Const-initialised
     /// and without a destructor, so reading it never allocates and never fails.
     static SLOT_INDEX: Cell<usize> = const { Cell::new(STATE_UNCLAIMED) };
+    /// The slot this thread owns, or null while it owns none (the hot path reads only this).
+    static SLOT_PTR: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
     /// Gives the slot back when the thread exits.
     static SLOT_RELEASE: SlotRelease = const { SlotRelease };
 }
@@ -94,6 +96,7 @@ struct SlotRelease;
 
 impl Drop for SlotRelease {
     fn drop(&mut self) {
+        let _ = SLOT_PTR.try_with(|p| p.set(std::ptr::null()));
         let index = SLOT_INDEX.with(|s| s.replace(STATE_OVERFLOW));
         if index < SLOTS {
             SLOT_TABLE[index]
@@ -109,18 +112,25 @@ enum Target {
     Shared,
 }
 
-#[inline]
+#[inline(always)]
 fn target() -> Target {
-    // `try_with` only fails after the thread-local storage is gone; count on the overflow
-    // slot then.
-    let index = SLOT_INDEX.try_with(Cell::get).unwrap_or(STATE_OVERFLOW);
-    if index < SLOTS {
-        return Target::Owned(&SLOT_TABLE[index]);
+    // `try_with` only fails after the thread-local storage is gone; the slow path then
+    // counts on the overflow slot.
+    let ptr = SLOT_PTR.try_with(Cell::get).unwrap_or(std::ptr::null());
+    if !ptr.is_null() {
+        // SAFETY: SLOT_PTR only ever holds null or a pointer into the static SLOT_TABLE.
+        return Target::Owned(unsafe { &*ptr });
     }
-    if index == STATE_UNCLAIMED {
-        return claim();
+    slow_target()
+}
+
+#[cold]
+#[inline(never)]
+fn slow_target() -> Target {
+    match SLOT_INDEX.try_with(Cell::get).unwrap_or(STATE_OVERFLOW) {
+        STATE_UNCLAIMED => claim(),
+        _ => Target::Shared,
     }
-    Target::Shared
 }
 
 #[cold]
@@ -138,7 +148,9 @@ fn claim() -> Target {
     match found {
         Some(index) if registered => {
             let _ = SLOT_INDEX.try_with(|s| s.set(index));
-            Target::Owned(&SLOT_TABLE[index])
+            let slot: &'static Slot = &SLOT_TABLE[index];
+            let _ = SLOT_PTR.try_with(|p| p.set(slot));
+            Target::Owned(slot)
         }
         Some(index) => {
             SLOT_TABLE[index]
