@@ -60,6 +60,8 @@ pub mod hints;
 mod idle;
 mod lazy;
 mod registry;
+mod retry;
+mod state;
 mod strategy;
 #[cfg(feature = "tower")]
 mod tower;
@@ -67,12 +69,12 @@ mod tower;
 pub use clock::TokioClock;
 pub use error::{AttemptError, BoxError, HintError, LazyError, LazyErrorKind, RegistryError};
 pub use idle::{ActivityGuard, CpuProbe, IdleDetector, IdleDetectorBuilder, ProcessCpuProbe};
-pub use lazy::{
-    Get, Handle, Lazy, LazyBuilder, LazyEvent, LazyMetrics, LoadState, LoadTrigger, RetryPolicy,
-};
+pub use lazy::{Get, Handle, Lazy, LazyBuilder};
 pub use registry::{
     LazyRegistry, LazyRegistryBuilder, RegistryReport, ResourceReport, UnloadOutcome,
 };
+pub use retry::RetryPolicy;
+pub use state::{LazyEvent, LazyMetrics, LoadState, LoadTrigger};
 pub use strategy::Preload;
 #[cfg(feature = "tower")]
 pub use tower::{IdleFuture, IdleLayer, IdleService};

@@ -5,7 +5,8 @@
 use crate::clock::TokioClock;
 use crate::error::RegistryError;
 use crate::idle::IdleDetector;
-use crate::lazy::{Handle, Lazy, LazyEvent, LazyMetrics, LoadState, LoadTrigger};
+use crate::lazy::{Handle, Lazy};
+use crate::state::{LazyEvent, LazyMetrics, LoadState, LoadTrigger};
 use crate::strategy::Preload;
 use parking_lot::{Mutex, RwLock};
 use perfkit_core::{Callbacks, Figure, Finding, Report, Severity, SharedClock};
@@ -579,7 +580,7 @@ pub struct ResourceReport {
     /// Uses through the registry (`get` and `lazy`).
     pub gets: u64,
     /// Time since its last use (or its registration).
-    #[serde(rename = "unused_for_secs", serialize_with = "crate::lazy::secs")]
+    #[serde(rename = "unused_for_secs", serialize_with = "crate::state::secs")]
     pub unused_for: Duration,
 }
 

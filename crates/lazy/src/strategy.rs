@@ -13,7 +13,7 @@ pub enum Preload {
     /// Loaded when the registry's idle detector says the service is idle.
     Idle,
     /// Loaded this long after registration.
-    Delay(#[serde(serialize_with = "crate::lazy::secs")] Duration),
+    Delay(#[serde(serialize_with = "crate::state::secs")] Duration),
     /// Loaded when the application fires this named signal (`"interaction"`, `"visible"`).
     OnSignal(String),
     /// Not preloaded: loaded by the first `get`.
