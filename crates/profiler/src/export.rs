@@ -11,19 +11,31 @@ use std::fmt::Write as _;
 /// the path's total self time in microseconds (so widths in a flame graph are true time).
 /// Paths with zero self time are left out. Sorted by path.
 pub fn folded(profile: &Profile) -> String {
-    folded_scaled(profile, 1.0)
-}
-
-/// Folded stacks with self time divided by the number of sampled traces: microseconds per
-/// request, so two profiles of different lengths compare in a differential flame graph.
-pub fn folded_per_trace(profile: &Profile) -> String {
-    folded_scaled(profile, 1.0 / profile.traces_sampled.max(1) as f64)
-}
-
-fn folded_scaled(profile: &Profile, scale: f64) -> String {
     let mut out = String::new();
     for p in &profile.paths {
-        let micros = (p.self_ns as f64 / 1000.0 * scale).round() as u64;
+        let micros = (p.self_ns as f64 / 1000.0).round() as u64;
+        if micros > 0 {
+            let _ = writeln!(out, "{} {micros}", p.path.replace(' ', "_"));
+        }
+    }
+    out
+}
+
+/// Folded stacks with each path's self time divided by the number of sampled traces of its
+/// root (microseconds per request of that route), so two profiles of different lengths or
+/// request mixes compare in a differential flame graph.
+pub fn folded_per_trace(profile: &Profile) -> String {
+    let roots: std::collections::HashMap<&str, u64> = profile
+        .paths
+        .iter()
+        .filter(|p| !p.path.contains(';'))
+        .map(|p| (p.path.as_str(), p.count))
+        .collect();
+    let mut out = String::new();
+    for p in &profile.paths {
+        let root = p.path.split(';').next().unwrap_or("");
+        let n = roots.get(root).copied().unwrap_or(1).max(1);
+        let micros = (p.self_ns as f64 / 1000.0 / n as f64).round() as u64;
         if micros > 0 {
             let _ = writeln!(out, "{} {micros}", p.path.replace(' ', "_"));
         }
@@ -161,7 +173,11 @@ pub fn flamegraph_svg(profile: &Profile, title: &str) -> Result<Vec<u8>, Flamegr
     let folded = folded(profile);
     let mut opts = inferno::flamegraph::Options::default();
     opts.title = title.to_owned();
-    opts.count_name = "µs (self time)".to_owned();
+    opts.count_name = "µs".to_owned();
+    opts.subtitle = Some(format!(
+        "self time of {} sampled traces, summed",
+        profile.traces_sampled
+    ));
     let mut svg = Vec::new();
     if folded.is_empty() {
         return Err(FlamegraphError("the profile holds no span time".to_owned()));
@@ -194,7 +210,11 @@ pub fn differential_flamegraph_svg(
     }
     let mut opts = inferno::flamegraph::Options::default();
     opts.title = title.to_owned();
-    opts.count_name = "µs per request (self time)".to_owned();
+    opts.count_name = "µs/request".to_owned();
+    opts.subtitle = Some(
+        "self time per request of its route; red: slower than the baseline, blue: faster"
+            .to_owned(),
+    );
     let mut svg = Vec::new();
     inferno::flamegraph::from_reader(&mut opts, diff.as_slice(), &mut svg)
         .map_err(|e| FlamegraphError(e.to_string()))?;
