@@ -239,6 +239,9 @@ pub fn signal_number(name: &str) -> Option<i32> {
         "STOP" => libc::SIGSTOP,
         "CONT" => libc::SIGCONT,
         "ALRM" => libc::SIGALRM,
+        "WINCH" => libc::SIGWINCH,
+        "URG" => libc::SIGURG,
+        "CHLD" => libc::SIGCHLD,
         _ => return None,
     })
 }
