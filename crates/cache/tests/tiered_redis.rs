@@ -215,3 +215,33 @@ async fn a_server_that_never_answers_costs_at_most_the_timeout() {
     assert!(m.tiers[1].skipped >= 3, "{:?}", m.tiers[1]);
     assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_values_expire_at_their_exact_ttl_and_promotion_keeps_it() {
+    let server = RedisServer::start();
+    let clock = ManualClock::new();
+    let redis = RedisTier::with_clock(config(&server.url(), "t4:"), clock.shared()).unwrap();
+    let memory = MemoryTier::with_clock(10, PolicyKind::Lru, clock.shared()).unwrap();
+    let cache: TieredCache<u64, u64> = TieredCache::builder()
+        .tier(memory.clone())
+        .tier(redis)
+        .clock(clock.shared())
+        .build()
+        .unwrap();
+    cache
+        .insert_with_ttl(1, 10, Duration::from_millis(1500))
+        .await;
+    memory.remove_now(&1);
+    clock.advance(Duration::from_millis(500));
+    assert_eq!(cache.get(&1).await, Some(10), "from Redis");
+    let left = memory.get_now(&1).unwrap().ttl_left.unwrap();
+    assert!(
+        left <= Duration::from_secs(1),
+        "promoted with the time left: {left:?}"
+    );
+    memory.remove_now(&1);
+    // Redis itself keeps it for 2 s (EX rounds up); the record's own expiry says 1.5 s.
+    clock.advance(Duration::from_millis(1000));
+    assert_eq!(cache.get(&1).await, None);
+    assert_eq!(cache.metrics().tiers[1].expired, 1);
+}
