@@ -70,7 +70,6 @@ fn memory(capacity: u64) -> anyhow::Result<MemoryTier<u64, Vec<u8>>> {
 
 /// Adds the tiered rows to the `cache` suite's result (rows `tiered lookup, <tier> hit`,
 /// and `extra.tiered_lookup_ns.<tier>.{mean,p50,p99}`).
-#[allow(dead_code)] // called by the cache suite
 pub(crate) fn tiered_rows(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
