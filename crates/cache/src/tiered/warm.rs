@@ -161,21 +161,23 @@ where
     V: Clone + Send + Sync + 'static,
 {
     let semaphore = Arc::new(tokio::sync::Semaphore::new(warmer.concurrency));
-    'strategies: for strategy in &warmer.strategies {
+    let mut stop = false;
+    for strategy in &warmer.strategies {
         *shared.strategy.lock() = strategy.name.clone();
         let keys = (strategy.keys)().await;
         shared.total.fetch_add(keys.len() as u64, Ordering::Relaxed);
         let mut tasks = tokio::task::JoinSet::new();
         for key in keys {
             if !wait_while_paused(&warmer, &shared).await {
-                break 'strategies;
+                stop = true;
+                break;
             }
             let permit = tokio::select! {
                 p = Arc::clone(&semaphore).acquire_owned() => match p {
                     Ok(p) => p,
-                    Err(_) => break 'strategies,
+                    Err(_) => { stop = true; break; }
                 },
-                () = shared.cancel.notified() => break 'strategies,
+                () = shared.cancel.notified() => { stop = true; break; }
             };
             let (cache, loader, shared) = (
                 warmer.cache.clone(),
@@ -193,7 +195,11 @@ where
             });
             while tasks.try_join_next().is_some() {}
         }
+        // Loads in flight finish (also after a cancel): their callers may be waiting too.
         while tasks.join_next().await.is_some() {}
+        if stop {
+            break;
+        }
         shared.strategies_done.fetch_add(1, Ordering::Relaxed);
     }
     shared.strategy.lock().clear();
