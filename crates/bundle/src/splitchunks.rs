@@ -131,7 +131,8 @@ pub fn propose(a: &Analysis) -> SplitPlan {
             bytes: shared_pkgs.values().sum(),
         });
     }
-    if !shared_app.is_empty() {
+    // A shared-app group is worth a request only when it holds some code.
+    if shared_app.values().sum::<u64>() >= 1024 {
         groups.push(CacheGroup {
             key: "sharedApp".into(),
             name: "shared-app".into(),

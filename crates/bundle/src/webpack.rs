@@ -233,6 +233,7 @@ fn add_compilation<M: ChunkModules>(
     }
     if !modules.is_empty() {
         let any_chunked = modules.iter().any(|m| !m.chunks.is_empty());
+        let first = build.modules.len();
         for m in modules {
             if any_chunked && m.chunks.is_empty() {
                 continue; // an orphan: it is listed inside the concatenated module holding it
@@ -240,6 +241,7 @@ fn add_compilation<M: ChunkModules>(
             let chunks: Vec<String> = m.chunks.iter().map(pid).collect();
             push_module(build, m, &chunks, false, 0);
         }
+        merge_copies(build, first);
     } else {
         // No top-level module list: gather them from the chunks, merging chunk lists.
         let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
@@ -265,6 +267,42 @@ fn add_compilation<M: ChunkModules>(
         }
     }
     let _ = children;
+}
+
+/// One module concatenated into two entry modules (`./src/index.js + 799 modules` and
+/// `./src/admin.js + 157 modules`) is listed once inside each: merge such copies (from
+/// `first` on) into one module present in all their chunks, as webpack would list a module
+/// that was not concatenated.
+fn merge_copies(build: &mut Build, first: usize) {
+    let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let added: Vec<BuildModule> = build.modules.drain(first..).collect();
+    for m in added {
+        match by_name.get(&m.name) {
+            Some(&i) => {
+                let kept = &mut build.modules[i];
+                for c in m.chunks {
+                    if !kept.chunks.contains(&c) {
+                        kept.chunks.push(c);
+                    }
+                }
+                kept.stat_size = kept.stat_size.max(m.stat_size);
+                kept.esm |= m.esm;
+                if kept.provided == ExportsInfo::Unknown {
+                    kept.provided = m.provided;
+                }
+                // Exports used by either copy are kept in the output.
+                kept.used = match (kept.used, m.used) {
+                    (ExportsInfo::All, _) | (_, ExportsInfo::All) => ExportsInfo::All,
+                    (ExportsInfo::Count(a), ExportsInfo::Count(b)) => ExportsInfo::Count(a.max(b)),
+                    (ExportsInfo::Unknown, other) | (other, ExportsInfo::Unknown) => other,
+                };
+            }
+            None => {
+                by_name.insert(m.name.clone(), build.modules.len());
+                build.modules.push(m);
+            }
+        }
+    }
 }
 
 const MAX_NESTING: usize = 32;
@@ -365,5 +403,21 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn copies_in_two_concatenations_are_one_module_in_two_chunks() {
+        let json = br#"{"chunks":[{"id":1,"files":["a.js"]},{"id":2,"files":["b.js"]}],
+            "modules":[{"name":"./src/a.js + 1 modules","chunks":[1],"modules":[{"name":"./src/a.js","size":1},{"name":"./node_modules/r/i.js","size":9,"usedExports":["x"]}]},
+                       {"name":"./src/b.js + 1 modules","chunks":[2],"modules":[{"name":"./src/b.js","size":1},{"name":"./node_modules/r/i.js","size":9,"usedExports":true}]}]}"#;
+        let b = read(json, Path::new("s.json"), None).unwrap();
+        assert_eq!(b.modules.len(), 3);
+        let r = b
+            .modules
+            .iter()
+            .find(|m| m.name.ends_with("r/i.js"))
+            .unwrap();
+        assert_eq!(r.chunks, vec!["1", "2"]);
+        assert_eq!(r.used, ExportsInfo::All);
     }
 }
