@@ -1,11 +1,21 @@
-//! [`MemoryCache`]: a concurrent in-memory cache, sharded with one lock per shard, whose
-//! eviction decisions are made by the same [`Policy`] code the simulator runs.
+//! [`MemoryCache`]: a concurrent in-memory cache, sharded, whose eviction decisions are
+//! made by the same [`Policy`] code the simulator runs.
+//!
+//! Each shard has a read-write lock over its entries and a mutex over its policy. A hit
+//! takes only the read lock and records the access in a small lossy ring buffer; the
+//! buffer is applied to the policy, in order, by whoever holds the policy lock next (the
+//! same reader when the lock is free, as it always is on one thread, so the policy sees
+//! exactly the simulator's sequence). Misses and writes take the policy lock, then the
+//! write lock.
 
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{
+    Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
+    TryLockError,
+};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -57,8 +67,10 @@ struct Entry<K, V> {
     key: K,
     value: V,
     weight: u32,
-    written: Option<Instant>,
-    accessed: Option<Instant>,
+    /// Nanoseconds since the cache's base instant (only read with a time to live).
+    written: u64,
+    /// Nanoseconds since the base instant of the last access (updated under the read lock).
+    accessed: AtomicU64,
 }
 
 /// A load in progress for one key (single flight).
@@ -120,28 +132,128 @@ impl<V: Clone> Flight<V> {
     }
 }
 
-struct ShardState<K, V> {
-    map: U64Map<Entry<K, V>>,
+/// What the policy lock guards.
+struct Core<V> {
     policy: Box<dyn Policy>,
     evicted: Vec<u64>,
     loading: U64Map<Arc<Flight<V>>>,
 }
 
-/// One shard: its lock and its counters, on their own cache lines.
+/// Hits buffered between policy updates (a power of two).
+const RING: usize = 64;
+
+/// One shard: entries behind a read-write lock, the policy behind a mutex, the lossy ring
+/// of recent hits, and the counters, on their own cache lines.
 #[repr(align(128))]
 struct Shard<K, V> {
-    state: Mutex<ShardState<K, V>>,
+    map: RwLock<U64Map<Entry<K, V>>>,
+    core: Mutex<Core<V>>,
+    ring: [AtomicU64; RING],
+    /// Slots reserved by readers (monotonic).
+    head: AtomicUsize,
+    /// Slots applied to the policy (monotonic; written under the policy lock).
+    tail: AtomicUsize,
+    /// Hits counted under the policy lock (plain stores).
     hits: AtomicU64,
+    /// Hits counted while another thread held the policy lock (atomic adds).
+    hits_unlocked: AtomicU64,
     misses: AtomicU64,
     evictions: AtomicU64,
     expirations: AtomicU64,
 }
 
-/// Adds one to a counter only written under the shard's lock: a plain load and store, no
+/// Adds to a counter only written under the policy lock: a plain load and store, no
 /// atomic read-modify-write on the hot path.
 #[inline]
 fn bump(c: &AtomicU64, by: u64) {
     c.store(c.load(Ordering::Relaxed) + by, Ordering::Relaxed);
+}
+
+impl<K, V> Shard<K, V> {
+    fn new(policy: Box<dyn Policy>) -> Self {
+        Shard {
+            map: RwLock::new(U64Map::default()),
+            core: Mutex::new(Core {
+                policy,
+                evicted: Vec::new(),
+                loading: U64Map::default(),
+            }),
+            ring: std::array::from_fn(|_| AtomicU64::new(0)),
+            head: AtomicUsize::new(0),
+            tail: AtomicUsize::new(0),
+            hits: AtomicU64::new(0),
+            hits_unlocked: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            expirations: AtomicU64::new(0),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, U64Map<Entry<K, V>>> {
+        self.map.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, U64Map<Entry<K, V>>> {
+        self.map.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Core<V>> {
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a hit on `h` for the policy. Returns `false` when it could not (ring full,
+    /// a racing reader, or `h == 0`, the empty-slot marker): the caller then applies the
+    /// hit itself under the lock.
+    #[inline]
+    fn buffer(&self, h: u64) -> bool {
+        if h == 0 {
+            return false;
+        }
+        let head = self.head.load(Ordering::Relaxed);
+        if head.wrapping_sub(self.tail.load(Ordering::Acquire)) >= RING {
+            return false;
+        }
+        if self
+            .head
+            .compare_exchange(
+                head,
+                head.wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        self.ring[head & (RING - 1)].store(h, Ordering::Release);
+        true
+    }
+
+    /// Applies buffered hits to the policy, in order (the caller holds the policy lock).
+    #[inline]
+    fn drain(&self, core: &mut Core<V>) {
+        let head = self.head.load(Ordering::Acquire);
+        let mut tail = self.tail.load(Ordering::Relaxed);
+        if head == tail {
+            return;
+        }
+        while tail != head {
+            let h = self.ring[tail & (RING - 1)].swap(0, Ordering::Acquire);
+            if h == 0 {
+                break; // reserved by a reader, not yet written: next time
+            }
+            core.policy.touch(h);
+            tail = tail.wrapping_add(1);
+        }
+        self.tail.store(tail, Ordering::Release);
+    }
+
+    /// The policy lock, with the buffered hits applied.
+    fn lock_drained(&self) -> MutexGuard<'_, Core<V>> {
+        let mut core = self.lock();
+        self.drain(&mut core);
+        core
+    }
 }
 
 struct Inner<K, V, S> {
@@ -152,6 +264,7 @@ struct Inner<K, V, S> {
     ttl: Option<Duration>,
     tti: Option<Duration>,
     clock: SharedClock,
+    base: Instant,
     capacity: AtomicU64,
 }
 
@@ -326,19 +439,9 @@ where
                 .policy
                 .build(cap)
                 .map_err(|_| BuildError::OfflinePolicy(self.policy))?;
-            shards.push(Shard {
-                state: Mutex::new(ShardState {
-                    map: U64Map::default(),
-                    policy,
-                    evicted: Vec::new(),
-                    loading: U64Map::default(),
-                }),
-                hits: AtomicU64::new(0),
-                misses: AtomicU64::new(0),
-                evictions: AtomicU64::new(0),
-                expirations: AtomicU64::new(0),
-            });
+            shards.push(Shard::new(policy));
         }
+        let clock = self.clock.unwrap_or_else(SystemClock::shared);
         Ok(MemoryCache {
             inner: Arc::new(Inner {
                 shards: shards.into_boxed_slice(),
@@ -347,7 +450,8 @@ where
                 weigher: self.weigher,
                 ttl: self.ttl,
                 tti: self.tti,
-                clock: self.clock.unwrap_or_else(SystemClock::shared),
+                base: clock.now(),
+                clock,
                 capacity: AtomicU64::new(self.capacity),
             }),
         })
@@ -364,6 +468,12 @@ fn shard_capacity(total: u64, n: usize, i: usize) -> u64 {
 enum Probe<V> {
     Hit(V),
     Miss,
+}
+
+enum Lookup<V> {
+    Hit(V),
+    Expired,
+    Absent,
 }
 
 impl<K, V, S> MemoryCache<K, V, S>
@@ -388,53 +498,106 @@ where
         &self.inner.shards[i]
     }
 
+    #[inline]
     fn timed(&self) -> bool {
         self.inner.ttl.is_some() || self.inner.tti.is_some()
     }
 
-    fn expired(&self, e: &Entry<K, V>, now: Option<Instant>) -> bool {
-        let Some(now) = now else { return false };
-        let by_ttl =
-            matches!((self.inner.ttl, e.written), (Some(t), Some(w)) if now.duration_since(w) >= t);
-        let by_tti = matches!((self.inner.tti, e.accessed), (Some(t), Some(a)) if now.duration_since(a) >= t);
-        by_ttl || by_tti
+    /// Now, in nanoseconds since the cache's base instant (0 without expiry).
+    #[inline]
+    fn now(&self) -> u64 {
+        if self.timed() {
+            let d = self
+                .inner
+                .clock
+                .now()
+                .saturating_duration_since(self.inner.base);
+            u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+        } else {
+            0
+        }
     }
 
-    fn lock<'a>(&self, shard: &'a Shard<K, V>) -> MutexGuard<'a, ShardState<K, V>> {
-        shard.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn expired(&self, e: &Entry<K, V>, now: u64) -> bool {
+        let past = |since: u64, limit: Option<Duration>| {
+            limit.is_some_and(|l| {
+                now.saturating_sub(since) >= u64::try_from(l.as_nanos()).unwrap_or(u64::MAX)
+            })
+        };
+        past(e.written, self.inner.ttl) || past(e.accessed.load(Ordering::Relaxed), self.inner.tti)
     }
 
-    /// The lookup under the lock: counts the hit or miss and informs the policy.
-    fn probe(&self, shard: &Shard<K, V>, st: &mut ShardState<K, V>, h: u64, key: &K) -> Probe<V> {
-        let now = self.timed().then(|| self.inner.clock.now());
-        let ShardState { map, policy, .. } = st;
-        if let Some(e) = map.get_mut(&h)
-            && e.key == *key
-        {
-            if self.expired(e, now) {
-                map.remove(&h);
-                policy.remove(h);
-                bump(&shard.expirations, 1);
-            } else {
-                policy.lookup(h);
-                if self.inner.tti.is_some() {
-                    e.accessed = now;
+    /// The read-locked part of a lookup.
+    #[inline]
+    fn read(&self, shard: &Shard<K, V>, h: u64, key: &K, now: u64) -> Lookup<V> {
+        let map = shard.read();
+        match map.get(&h) {
+            Some(e) if e.key == *key => {
+                if self.timed() {
+                    if self.expired(e, now) {
+                        return Lookup::Expired;
+                    }
+                    if self.inner.tti.is_some() {
+                        e.accessed.store(now, Ordering::Relaxed);
+                    }
                 }
-                bump(&shard.hits, 1);
-                return Probe::Hit(e.value.clone());
+                Lookup::Hit(e.value.clone())
+            }
+            _ => Lookup::Absent,
+        }
+    }
+
+    /// A counted lookup that informs the policy.
+    fn probe(&self, shard: &Shard<K, V>, h: u64, key: &K) -> Probe<V> {
+        let now = self.now();
+        match self.read(shard, h, key, now) {
+            Lookup::Hit(v) => {
+                // Apply the hit now when the policy lock is free (always, on one thread);
+                // otherwise leave it in the ring for the lock's holder.
+                let core = match shard.core.try_lock() {
+                    Ok(core) => Some(core),
+                    Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                    Err(TryLockError::WouldBlock) => None,
+                };
+                match core {
+                    Some(mut core) => {
+                        shard.drain(&mut core);
+                        core.policy.touch(h);
+                        bump(&shard.hits, 1);
+                    }
+                    None => {
+                        shard.hits_unlocked.fetch_add(1, Ordering::Relaxed);
+                        if !shard.buffer(h) {
+                            shard.lock_drained().policy.touch(h);
+                        }
+                    }
+                }
+                Probe::Hit(v)
+            }
+            found => {
+                let mut core = shard.lock_drained();
+                if matches!(found, Lookup::Expired) {
+                    let mut map = shard.write();
+                    if let Some(e) = map.get(&h)
+                        && e.key == *key
+                        && self.expired(e, now)
+                    {
+                        map.remove(&h);
+                        core.policy.remove(h);
+                        bump(&shard.expirations, 1);
+                    }
+                }
+                core.policy.lookup(h);
+                bump(&shard.misses, 1);
+                Probe::Miss
             }
         }
-        policy.lookup(h);
-        bump(&shard.misses, 1);
-        Probe::Miss
     }
 
     /// The value for `key`, if cached and live. Counts a hit or a miss.
     pub fn get(&self, key: &K) -> Option<V> {
         let h = self.hash(key);
-        let shard = self.shard(h);
-        let mut st = self.lock(shard);
-        match self.probe(shard, &mut st, h, key) {
+        match self.probe(self.shard(h), h, key) {
             Probe::Hit(v) => Some(v),
             Probe::Miss => None,
         }
@@ -443,40 +606,32 @@ where
     /// Whether `key` is cached and live (not counted as a lookup).
     pub fn contains_key(&self, key: &K) -> bool {
         let h = self.hash(key);
-        let shard = self.shard(h);
-        let st = self.lock(shard);
-        let now = self.timed().then(|| self.inner.clock.now());
-        st.map
+        let now = self.now();
+        self.shard(h)
+            .read()
             .get(&h)
             .is_some_and(|e| e.key == *key && !self.expired(e, now))
     }
 
-    fn insert_locked(
-        &self,
-        shard: &Shard<K, V>,
-        st: &mut ShardState<K, V>,
-        h: u64,
-        key: K,
-        value: V,
-    ) {
+    /// Inserts under the policy lock (the caller's), taking the write lock.
+    fn insert_locked(&self, shard: &Shard<K, V>, core: &mut Core<V>, h: u64, key: K, value: V) {
         let weight = self.inner.weigher.as_ref().map_or(1, |w| w(&key, &value));
-        let now = self.timed().then(|| self.inner.clock.now());
-        let ShardState {
-            map,
-            policy,
-            evicted,
-            ..
-        } = st;
+        let now = self.now();
+        let Core {
+            policy, evicted, ..
+        } = core;
         evicted.clear();
+        let mut map = shard.write();
+        let entry = Entry {
+            key,
+            value,
+            weight,
+            written: now,
+            accessed: AtomicU64::new(now),
+        };
         if let Some(e) = map.get_mut(&h) {
             let old = e.weight;
-            *e = Entry {
-                key,
-                value,
-                weight,
-                written: now,
-                accessed: now,
-            };
+            *e = entry;
             if policy.contains(h) {
                 if old != weight {
                     policy.set_weight(h, weight, evicted);
@@ -485,16 +640,7 @@ where
                 map.remove(&h);
             }
         } else if policy.admit(h, weight, evicted) {
-            map.insert(
-                h,
-                Entry {
-                    key,
-                    value,
-                    weight,
-                    written: now,
-                    accessed: now,
-                },
-            );
+            map.insert(h, entry);
         }
         let mut n = 0;
         for k in evicted.drain(..) {
@@ -512,19 +658,20 @@ where
     pub fn insert(&self, key: K, value: V) {
         let h = self.hash(&key);
         let shard = self.shard(h);
-        let mut st = self.lock(shard);
-        self.insert_locked(shard, &mut st, h, key, value);
+        let mut core = shard.lock_drained();
+        self.insert_locked(shard, &mut core, h, key, value);
     }
 
     /// Removes `key`, returning its value if it was cached.
     pub fn remove(&self, key: &K) -> Option<V> {
         let h = self.hash(key);
         let shard = self.shard(h);
-        let mut st = self.lock(shard);
-        match st.map.get(&h) {
+        let mut core = shard.lock_drained();
+        let mut map = shard.write();
+        match map.get(&h) {
             Some(e) if e.key == *key => {
-                st.policy.remove(h);
-                st.map.remove(&h).map(|e| e.value)
+                core.policy.remove(h);
+                map.remove(&h).map(|e| e.value)
             }
             _ => None,
         }
@@ -539,26 +686,29 @@ where
         let mut load = Some(load);
         let mut first = true;
         loop {
-            let mut st = self.lock(shard);
             let probe = if first {
-                self.probe(shard, &mut st, h, &key)
+                self.probe(shard, h, &key)
             } else {
-                self.peek(&st, h, &key)
+                self.peek(shard, h, &key)
             };
             first = false;
             if let Probe::Hit(v) = probe {
                 return v;
             }
-            if let Some(f) = st.loading.get(&h).cloned() {
-                drop(st);
+            let mut core = shard.lock_drained();
+            if let Probe::Hit(v) = self.peek(shard, h, &key) {
+                return v;
+            }
+            if let Some(f) = core.loading.get(&h).cloned() {
+                drop(core);
                 if let Some(v) = f.wait() {
                     return v;
                 }
                 continue;
             }
             let flight = Arc::new(Flight::new());
-            st.loading.insert(h, Arc::clone(&flight));
-            drop(st);
+            core.loading.insert(h, Arc::clone(&flight));
+            drop(core);
             let mut guard = FlightGuard {
                 cache: self,
                 h,
@@ -586,22 +736,25 @@ where
         let mut load = Some(load);
         let mut first = true;
         loop {
+            let probe = if first {
+                self.probe(shard, h, &key)
+            } else {
+                self.peek(shard, h, &key)
+            };
+            first = false;
+            if let Probe::Hit(v) = probe {
+                return v;
+            }
             let waiting = {
-                let mut st = self.lock(shard);
-                let probe = if first {
-                    self.probe(shard, &mut st, h, &key)
-                } else {
-                    self.peek(&st, h, &key)
-                };
-                first = false;
-                if let Probe::Hit(v) = probe {
+                let mut core = shard.lock_drained();
+                if let Probe::Hit(v) = self.peek(shard, h, &key) {
                     return v;
                 }
-                match st.loading.get(&h).cloned() {
+                match core.loading.get(&h).cloned() {
                     Some(f) => Ok(f),
                     None => {
                         let flight = Arc::new(Flight::new());
-                        st.loading.insert(h, Arc::clone(&flight));
+                        core.loading.insert(h, Arc::clone(&flight));
                         Err(flight)
                     }
                 }
@@ -628,10 +781,11 @@ where
         }
     }
 
-    /// A lookup that is not counted (used when re-checking after a failed load).
-    fn peek(&self, st: &ShardState<K, V>, h: u64, key: &K) -> Probe<V> {
-        let now = self.timed().then(|| self.inner.clock.now());
-        match st.map.get(&h) {
+    /// A lookup that is not counted (used when re-checking around a load).
+    fn peek(&self, shard: &Shard<K, V>, h: u64, key: &K) -> Probe<V> {
+        let now = self.now();
+        let map = shard.read();
+        match map.get(&h) {
             Some(e) if e.key == *key && !self.expired(e, now) => Probe::Hit(e.value.clone()),
             _ => Probe::Miss,
         }
@@ -639,11 +793,7 @@ where
 
     /// Number of cached entries (expired ones not yet dropped included).
     pub fn len(&self) -> usize {
-        self.inner
-            .shards
-            .iter()
-            .map(|s| self.lock(s).map.len())
-            .sum()
+        self.inner.shards.iter().map(|s| s.read().len()).sum()
     }
 
     /// Whether the cache holds nothing.
@@ -656,7 +806,7 @@ where
         self.inner
             .shards
             .iter()
-            .map(|s| self.lock(s).policy.weight())
+            .map(|s| s.lock().policy.weight())
             .sum()
     }
 
@@ -667,14 +817,14 @@ where
 
     /// The eviction policy in use.
     pub fn policy(&self) -> PolicyKind {
-        self.lock(&self.inner.shards[0]).policy.kind()
+        self.inner.shards[0].lock().policy.kind()
     }
 
     /// Hit, miss, eviction and expiry counts (relaxed reads, no lock).
     pub fn stats(&self) -> CacheStats {
         let mut s = CacheStats::default();
         for sh in self.inner.shards.iter() {
-            s.hits += sh.hits.load(Ordering::Relaxed);
+            s.hits += sh.hits.load(Ordering::Relaxed) + sh.hits_unlocked.load(Ordering::Relaxed);
             s.misses += sh.misses.load(Ordering::Relaxed);
             s.evictions += sh.evictions.load(Ordering::Relaxed);
             s.expirations += sh.expirations.load(Ordering::Relaxed);
@@ -700,15 +850,13 @@ where
         self.inner.capacity.store(capacity, Ordering::Relaxed);
         let n = self.inner.shards.len();
         for (i, shard) in self.inner.shards.iter().enumerate() {
-            let mut st = self.lock(shard);
-            let ShardState {
-                map,
-                policy,
-                evicted,
-                ..
-            } = &mut *st;
+            let mut core = shard.lock_drained();
+            let Core {
+                policy, evicted, ..
+            } = &mut *core;
             evicted.clear();
             policy.set_capacity(shard_capacity(capacity, n, i), evicted);
+            let mut map = shard.write();
             let mut gone = 0;
             for k in evicted.drain(..) {
                 gone += u64::from(map.remove(&k).is_some());
@@ -724,20 +872,17 @@ where
             return Err(BuildError::OfflinePolicy(kind));
         }
         for shard in self.inner.shards.iter() {
-            let mut st = self.lock(shard);
-            let cap = st.policy.capacity();
+            let mut core = shard.lock_drained();
+            let cap = core.policy.capacity();
             let mut next = kind
                 .build(cap)
                 .map_err(|_| BuildError::OfflinePolicy(kind))?;
-            let mut residents = Vec::with_capacity(st.policy.len());
-            st.policy
+            let mut residents = Vec::with_capacity(core.policy.len());
+            core.policy
                 .for_each_resident(&mut |k, w| residents.push((k, w)));
-            let ShardState {
-                map,
-                policy,
-                evicted,
-                ..
-            } = &mut *st;
+            let Core {
+                policy, evicted, ..
+            } = &mut *core;
             evicted.clear();
             for (k, w) in residents {
                 if !next.admit(k, w, evicted) {
@@ -745,6 +890,7 @@ where
                 }
             }
             *policy = next;
+            let mut map = shard.write();
             let mut gone = 0;
             for k in evicted.drain(..) {
                 gone += u64::from(map.remove(&k).is_some());
@@ -760,19 +906,19 @@ where
         if !self.timed() {
             return 0;
         }
-        let now = Some(self.inner.clock.now());
+        let now = self.now();
         let mut total = 0;
         for shard in self.inner.shards.iter() {
-            let mut st = self.lock(shard);
-            let dead: Vec<u64> = st
-                .map
+            let mut core = shard.lock_drained();
+            let mut map = shard.write();
+            let dead: Vec<u64> = map
                 .iter()
                 .filter(|(_, e)| self.expired(e, now))
                 .map(|(h, _)| *h)
                 .collect();
             for h in &dead {
-                st.map.remove(h);
-                st.policy.remove(*h);
+                map.remove(h);
+                core.policy.remove(*h);
             }
             bump(&shard.expirations, dead.len() as u64);
             total += dead.len();
@@ -783,12 +929,12 @@ where
     /// Removes every entry (statistics are kept).
     pub fn clear(&self) {
         for shard in self.inner.shards.iter() {
-            let mut st = self.lock(shard);
-            let keys: Vec<u64> = st.map.keys().copied().collect();
-            for h in keys {
-                st.policy.remove(h);
+            let mut core = shard.lock_drained();
+            let mut map = shard.write();
+            for h in map.keys() {
+                core.policy.remove(*h);
             }
-            st.map.clear();
+            map.clear();
         }
     }
 }
@@ -816,10 +962,10 @@ where
     fn complete(&mut self, key: K, value: V) {
         let shard = self.cache.shard(self.h);
         {
-            let mut st = self.cache.lock(shard);
-            st.loading.remove(&self.h);
+            let mut core = shard.lock_drained();
+            core.loading.remove(&self.h);
             self.cache
-                .insert_locked(shard, &mut st, self.h, key, value.clone());
+                .insert_locked(shard, &mut core, self.h, key, value.clone());
         }
         self.done = true;
         self.flight.finish(Some(value));
@@ -835,7 +981,7 @@ where
     fn drop(&mut self) {
         if !self.done {
             let shard = self.cache.shard(self.h);
-            self.cache.lock(shard).loading.remove(&self.h);
+            shard.lock().loading.remove(&self.h);
             self.flight.finish(None);
         }
     }

@@ -303,3 +303,41 @@ mod property {
         }
     }
 }
+
+#[test]
+fn concurrent_use_keeps_entries_and_policy_consistent() {
+    for kind in PolicyKind::online() {
+        let c: MemoryCache<u64, u64> = MemoryCache::builder()
+            .capacity(200)
+            .shards(2)
+            .policy(kind)
+            .build()
+            .unwrap();
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let c = c.clone();
+                s.spawn(move || {
+                    let keys = skewed_trace(20_000, 1_000, t + 1);
+                    for (i, k) in keys.into_iter().enumerate() {
+                        match i % 50 {
+                            0 => {
+                                c.remove(&k);
+                            }
+                            1 => {
+                                c.insert(k, k);
+                            }
+                            _ => {
+                                assert_eq!(c.get_or_insert_with(k, || k), k);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert!(c.len() <= 200, "{kind}: {}", c.len());
+        // Without a weigher the policy's weight is its number of residents.
+        assert_eq!(c.weight(), c.len() as u64, "{kind}");
+        let s = c.stats();
+        assert!(s.hits + s.misses >= 4 * 19_000, "{kind}: {s:?}");
+    }
+}

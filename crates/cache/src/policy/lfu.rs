@@ -78,6 +78,10 @@ impl Policy for Lfu {
         }
     }
 
+    fn touch(&mut self, key: u64) -> bool {
+        self.lookup(key)
+    }
+
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
         if self.t.get(key).is_some() {
             return true;

@@ -57,6 +57,11 @@ impl<const PROMOTE: bool> Policy for Queue<PROMOTE> {
         }
     }
 
+    #[inline]
+    fn touch(&mut self, key: u64) -> bool {
+        self.lookup(key)
+    }
+
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
         if u64::from(weight) > self.cap || self.t.get(key).is_some() {
             return self.t.get(key).is_some();

@@ -84,6 +84,12 @@ pub trait Policy: Send + fmt::Debug {
         }
     }
 
+    /// A hit recorded after the fact (a buffered read): the same as
+    /// [`lookup`](Self::lookup) for a resident key, nothing for a key that has left since.
+    fn touch(&mut self, key: u64) -> bool {
+        self.contains(key) && self.lookup(key)
+    }
+
     /// Changes the weight of a resident key (no-op when absent), evicting as needed; the
     /// key itself is evicted (and reported) when it no longer fits.
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>);

@@ -144,6 +144,11 @@ impl Policy for S3Fifo {
         }
     }
 
+    #[inline]
+    fn touch(&mut self, key: u64) -> bool {
+        self.lookup(key)
+    }
+
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
         if self.t.get(key).is_some() {
             return true;

@@ -84,6 +84,11 @@ impl Policy for Sieve {
         }
     }
 
+    #[inline]
+    fn touch(&mut self, key: u64) -> bool {
+        self.lookup(key)
+    }
+
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
         if self.t.get(key).is_some() {
             return true;

@@ -364,6 +364,38 @@ impl WTinyLfu {
         self.adjust(amount);
     }
 
+    /// Feeds a request's outcome to the hill climber and the shadow caches.
+    fn observe(&mut self, key: u64, hit: bool) {
+        self.record(hit);
+        if let Some(sh) = self.shadows.as_mut() {
+            let cap = self.cap.max(1) as f64;
+            let current = self.window_max / cap;
+            if let Some((best, gain)) = sh.access(key, current)
+                && gain > self.cfg.shadow_margin
+            {
+                let target = (best * cap).max(1.0).min(cap);
+                self.set_window(target);
+                self.climber.step =
+                    self.cfg.step * cap * if target > current * cap { 1.0 } else { -1.0 };
+                self.climber.hits = 0;
+                self.climber.misses = 0;
+            }
+        }
+    }
+
+    fn on_hit(&mut self, key: u64, idx: u32) {
+        self.sketch.increment(key);
+        match self.t.node(idx).tag {
+            WINDOW => self.window.move_to_front(&mut self.t, idx),
+            PROBATION => {
+                self.probation.unlink(&mut self.t, idx);
+                self.push(idx, PROTECTED);
+                self.demote_protected();
+            }
+            _ => self.protected.move_to_front(&mut self.t, idx),
+        }
+    }
+
     /// Sets the window's target to `target` weight units and the protected segment to its
     /// configured share of the rest, then moves keys so the queues match.
     fn set_window(&mut self, target: f64) {
@@ -439,36 +471,24 @@ impl Policy for WTinyLfu {
         // not inflate the key's frequency.
         let hit = match self.t.get(key) {
             Some(idx) => {
-                self.sketch.increment(key);
-                match self.t.node(idx).tag {
-                    WINDOW => self.window.move_to_front(&mut self.t, idx),
-                    PROBATION => {
-                        self.probation.unlink(&mut self.t, idx);
-                        self.push(idx, PROTECTED);
-                        self.demote_protected();
-                    }
-                    _ => self.protected.move_to_front(&mut self.t, idx),
-                }
+                self.on_hit(key, idx);
                 true
             }
             None => false,
         };
-        self.record(hit);
-        if let Some(sh) = self.shadows.as_mut() {
-            let cap = self.cap.max(1) as f64;
-            let current = self.window_max / cap;
-            if let Some((best, gain)) = sh.access(key, current)
-                && gain > self.cfg.shadow_margin
-            {
-                let target = (best * cap).max(1.0).min(cap);
-                self.set_window(target);
-                self.climber.step =
-                    self.cfg.step * cap * if target > current * cap { 1.0 } else { -1.0 };
-                self.climber.hits = 0;
-                self.climber.misses = 0;
-            }
-        }
+        self.observe(key, hit);
         hit
+    }
+
+    fn touch(&mut self, key: u64) -> bool {
+        match self.t.get(key) {
+            Some(idx) => {
+                self.on_hit(key, idx);
+                self.observe(key, true);
+                true
+            }
+            None => false,
+        }
     }
 
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
