@@ -10,6 +10,8 @@ mod budget;
 mod cache;
 #[cfg(feature = "lazy")]
 mod lazy;
+#[cfg(feature = "leak")]
+mod leak;
 #[cfg(feature = "profiler")]
 mod profiler;
 mod section;
@@ -62,6 +64,9 @@ fn sections() -> Vec<Box<dyn Section>> {
         budget_section(),
         #[cfg(not(feature = "budget"))]
         Box::new(Planned("budget")),
+        #[cfg(feature = "leak")]
+        leak_section(),
+        #[cfg(not(feature = "leak"))]
         Box::new(Planned("leak")),
         #[cfg(feature = "profiler")]
         Box::new(profiler::ProfilerSection::new()),
@@ -76,6 +81,17 @@ fn sections() -> Vec<Box<dyn Section>> {
         #[cfg(not(feature = "lazy"))]
         Box::new(Planned("lazy")),
     ]
+}
+
+#[cfg(feature = "leak")]
+fn leak_section() -> Box<dyn Section> {
+    match leak::LeakSection::new() {
+        Ok(s) => Box::new(s),
+        Err(e) => {
+            tracing::warn!("the leak section could not start: {e:#}");
+            Box::new(Planned("leak"))
+        }
+    }
 }
 
 #[cfg(feature = "budget")]
