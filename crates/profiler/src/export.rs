@@ -67,7 +67,7 @@ pub fn speedscope(profile: &Profile, name: &str) -> Value {
         samples.push(p.path.split(';').map(&mut frame).collect::<Vec<_>>());
         weights.push(micros);
     }
-    let total: u64 = weights.iter().sum();
+    let total: u64 = weights.iter().fold(0u64, |acc, w| acc.saturating_add(*w));
     let mut profiles = vec![json!({
         "type": "sampled",
         "name": format!("{name}: self time over {} sampled traces", profile.traces_sampled),
@@ -150,7 +150,7 @@ pub fn chrome_trace(profile: &Profile) -> Value {
                 "name": s.name,
                 "cat": "span",
                 "ph": "X",
-                "ts": (offset + s.start_ns) as f64 / 1000.0,
+                "ts": offset.saturating_add(s.start_ns) as f64 / 1000.0,
                 "dur": s.duration_ns as f64 / 1000.0,
                 "pid": 1,
                 "tid": lane,

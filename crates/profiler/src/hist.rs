@@ -6,6 +6,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Highest trackable duration: one hour, in nanoseconds. Longer spans are clamped.
 pub(crate) const HIGHEST_NS: u64 = 3_600_000_000_000;
+/// The largest total count a histogram holds; more is dropped.
+pub(crate) const MAX_TOTAL: u64 = 1 << 56;
 /// Significant decimal digits kept (relative error at most 1 %).
 pub(crate) const SIGFIG: u8 = 2;
 
@@ -48,10 +50,14 @@ impl DurationHistogram {
         self.record_n(ns, 1);
     }
 
-    /// Records `n` durations of `ns` nanoseconds.
+    /// Records `n` durations of `ns` nanoseconds. The total count saturates at 2^56 (the
+    /// quantile arithmetic must not overflow on counts read from a hostile file).
     pub fn record_n(&mut self, ns: u64, n: u64) {
         let v = ns.clamp(1, HIGHEST_NS);
-        let _ = self.inner.record_n(v, n);
+        let n = n.min(MAX_TOTAL.saturating_sub(self.inner.len()));
+        if n > 0 {
+            let _ = self.inner.record_n(v, n);
+        }
     }
 
     /// Adds every value of `other`.

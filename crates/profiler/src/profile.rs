@@ -259,9 +259,9 @@ impl Profile {
                     .entry(path.clone())
                     .or_insert_with(|| PathStats::new(&path, &s.name));
                 e.count += 1;
-                e.total_ns += s.duration_ns;
-                e.self_ns += self_ns;
-                e.busy_ns += s.busy_ns;
+                e.total_ns = e.total_ns.saturating_add(s.duration_ns);
+                e.self_ns = e.self_ns.saturating_add(self_ns);
+                e.busy_ns = e.busy_ns.saturating_add(s.busy_ns);
                 e.histogram.record(s.duration_ns);
             }
         }
@@ -385,10 +385,10 @@ impl Profile {
             let e = by_name
                 .entry(p.name.as_str())
                 .or_insert_with(|| PathStats::new(&p.name, &p.name));
-            e.count += p.count;
-            e.total_ns += p.total_ns;
-            e.self_ns += p.self_ns;
-            e.busy_ns += p.busy_ns;
+            e.count = e.count.saturating_add(p.count);
+            e.total_ns = e.total_ns.saturating_add(p.total_ns);
+            e.self_ns = e.self_ns.saturating_add(p.self_ns);
+            e.busy_ns = e.busy_ns.saturating_add(p.busy_ns);
             e.histogram.merge(&p.histogram);
         }
         let mut spans: Vec<SpanStats> = by_name

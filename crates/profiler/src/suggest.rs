@@ -208,7 +208,9 @@ fn batching(prepared: &[Prepared<'_>], c: &SuggestConfig) -> Vec<Suggestion> {
                     .push(k);
             }
             for ((name, shape), members) in groups {
-                let total: u64 = members.iter().map(|&k| p.trace.spans[k].duration_ns).sum();
+                let total: u64 = members.iter().fold(0u64, |acc, &k| {
+                    acc.saturating_add(p.trace.spans[k].duration_ns)
+                });
                 if members.len() < c.batch_min_siblings || total < nanos(c.batch_min_total) {
                     continue;
                 }
@@ -220,12 +222,12 @@ fn batching(prepared: &[Prepared<'_>], c: &SuggestConfig) -> Vec<Suggestion> {
                 let key = (format!("{};{name}", p.paths[parent]), shape.clone());
                 let a = acc.entry(key.clone()).or_default();
                 if seen_here.insert(key) {
-                    a.traces += 1;
+                    a.traces = a.traces.saturating_add(1);
                 }
-                a.spans += members.len() as u64;
-                a.total_ns += total;
+                a.spans = a.spans.saturating_add(members.len() as u64);
+                a.total_ns = a.total_ns.saturating_add(total);
                 // One batched call is assumed to cost about as much as the longest single one.
-                a.saving_ns += total - longest;
+                a.saving_ns = a.saving_ns.saturating_add(total - longest);
             }
         }
     }
@@ -284,17 +286,17 @@ fn caching(prepared: &[Prepared<'_>], c: &SuggestConfig) -> Vec<Suggestion> {
                 continue; // roots carry request identity; never "the same computation"
             }
             let e = here.entry((&p.paths[i], s.field_values())).or_default();
-            e.0 += 1;
-            e.1 += s.duration_ns;
+            e.0 = e.0.saturating_add(1);
+            e.1 = e.1.saturating_add(s.duration_ns);
         }
         for ((path, values), (n, total)) in here {
             let k = keys.entry((path.to_owned(), values)).or_default();
-            k.count += n;
-            k.total_ns += total;
+            k.count = k.count.saturating_add(n);
+            k.total_ns = k.total_ns.saturating_add(total);
             k.traces.insert(ti);
             if n >= 2 {
-                k.within_repeats += n - 1;
-                k.within_ns += total - total / n;
+                k.within_repeats = k.within_repeats.saturating_add(n - 1);
+                k.within_ns = k.within_ns.saturating_add(total - total / n);
             }
         }
     }
@@ -321,12 +323,12 @@ fn caching(prepared: &[Prepared<'_>], c: &SuggestConfig) -> Vec<Suggestion> {
             continue;
         };
         let a = by_path.entry(path).or_default();
-        a.keys += 1;
-        a.repeats += repeats;
-        a.spans += k.count;
-        a.total_ns += k.total_ns;
-        a.saving_ns += saving;
-        a.within += k.within_repeats;
+        a.keys = a.keys.saturating_add(1);
+        a.repeats = a.repeats.saturating_add(repeats);
+        a.spans = a.spans.saturating_add(k.count);
+        a.total_ns = a.total_ns.saturating_add(k.total_ns);
+        a.saving_ns = a.saving_ns.saturating_add(saving);
+        a.within = a.within.saturating_add(k.within_repeats);
         a.traces.extend(k.traces.iter().copied());
         if k.count > a.top.0 {
             a.top = (k.count, values);
@@ -414,7 +416,7 @@ fn parallelization(prepared: &[Prepared<'_>], c: &SuggestConfig) -> Vec<Suggesti
             let parent_ns = p.trace.spans[parent].duration_ns;
             for run in runs {
                 let durs: Vec<u64> = run.iter().map(|&k| p.trace.spans[k].duration_ns).collect();
-                let sum: u64 = durs.iter().sum();
+                let sum: u64 = durs.iter().fold(0u64, |acc, d| acc.saturating_add(*d));
                 let saving = sum - durs.iter().copied().max().unwrap_or(0);
                 if saving < nanos(c.parallel_min_saving)
                     || (saving as f64) < c.parallel_min_ratio * parent_ns as f64
@@ -427,11 +429,11 @@ fn parallelization(prepared: &[Prepared<'_>], c: &SuggestConfig) -> Vec<Suggesti
                     .collect();
                 let key = (p.paths[parent].clone(), names.join(" -> "));
                 let (a, parent_total) = acc.entry(key).or_default();
-                a.traces += 1;
-                a.spans += run.len() as u64;
-                a.total_ns += sum;
-                a.saving_ns += saving;
-                *parent_total += parent_ns;
+                a.traces = a.traces.saturating_add(1);
+                a.spans = a.spans.saturating_add(run.len() as u64);
+                a.total_ns = a.total_ns.saturating_add(sum);
+                a.saving_ns = a.saving_ns.saturating_add(saving);
+                *parent_total = parent_total.saturating_add(parent_ns);
             }
         }
     }
