@@ -33,6 +33,37 @@ fn thread_cpu_ns() -> u128 {
     ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128
 }
 
+// The allocation calls live in small functions that are never inlined into the loop, so
+// that how much of the allocator the compiler inlines (it differs between the three
+// binaries) cannot change the loop's own code and register use.
+
+#[inline(never)]
+fn with_first_byte(capacity: usize, byte: u8) -> Vec<u8> {
+    let mut v = Vec::with_capacity(capacity);
+    v.push(byte);
+    v
+}
+
+#[inline(never)]
+fn zeroed(len: usize) -> Vec<u8> {
+    vec![0u8; len]
+}
+
+#[inline(never)]
+fn grown(len: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    for i in 0..len {
+        v.push(i as u8);
+    }
+    v
+}
+
+/// Puts `block` in `slot`, freeing what was there.
+#[inline(never)]
+fn replace(slot: &mut Vec<u8>, block: Vec<u8>) {
+    *slot = black_box(block);
+}
+
 /// Returns (checksum, CPU nanoseconds spent).
 fn run_thread(seed: u64, ops: u64) -> (u64, u128) {
     let cpu0 = thread_cpu_ns();
@@ -44,30 +75,14 @@ fn run_thread(seed: u64, ops: u64) -> (u64, u128) {
         let slot = (r % 512) as usize;
         let block = match (r >> 16) % 16 {
             // Small allocations dominate real programs.
-            0..=8 => {
-                let n = 16 + ((r >> 24) % 241) as usize;
-                let mut v = Vec::with_capacity(n);
-                v.push(r as u8);
-                v
-            }
-            9..=10 => {
-                let n = 1024 + ((r >> 24) % (15 * 1024)) as usize;
-                let mut v = Vec::with_capacity(n);
-                v.push(r as u8);
-                v
-            }
-            11..=12 => vec![0u8; 64 + ((r >> 24) % 1984) as usize],
-            _ => {
-                // Grows by doubling: several reallocations.
-                let mut v = Vec::new();
-                for i in 0..(8 + (r >> 24) % 200) {
-                    v.push(i as u8);
-                }
-                v
-            }
+            0..=8 => with_first_byte(16 + ((r >> 24) % 241) as usize, r as u8),
+            9..=10 => with_first_byte(1024 + ((r >> 24) % (15 * 1024)) as usize, r as u8),
+            11..=12 => zeroed(64 + ((r >> 24) % 1984) as usize),
+            // Grows by doubling: several reallocations.
+            _ => grown(8 + ((r >> 24) % 200) as usize),
         };
         checksum = checksum.wrapping_add(block.len() as u64);
-        table[slot] = black_box(block);
+        replace(&mut table[slot], block);
     }
     drop(table);
     (checksum, thread_cpu_ns() - cpu0)
