@@ -323,4 +323,25 @@ mod tests {
         assert_eq!(gzip_size(&data), real.len() as u64);
         assert!(brotli_size(&data) > 0 && brotli_size(&data) < real.len() as u64);
     }
+
+    #[test]
+    fn brotli_size_is_a_real_brotli_stream() {
+        use std::io::Read as _;
+        let data: Vec<u8> = (0..50_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
+        let params = brotli::enc::BrotliEncoderParams {
+            quality: 11,
+            lgwin: 22,
+            ..Default::default()
+        };
+        let mut compressed = Vec::new();
+        brotli::BrotliCompress(&mut data.as_slice(), &mut compressed, &params).unwrap();
+        assert_eq!(brotli_size(&data), compressed.len() as u64);
+        let mut back = Vec::new();
+        brotli::Decompressor::new(compressed.as_slice(), 4096)
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, data);
+    }
 }
