@@ -52,7 +52,7 @@ pub use profile::{Metrics, PathStats, Profile, ProfileError, SpanStats, Summary}
 pub use regress::{Regression, RegressionConfig, RegressionReport};
 pub use report::ProfilerReport;
 pub use suggest::{Evidence, SuggestConfig, Suggestion, SuggestionKind};
-pub use trace::{SpanRecord, Trace};
+pub use trace::{MAX_PATH_DEPTH, SpanRecord, Trace};
 
 use collector::Shared;
 use perfkit_core::{SharedClock, SystemClock};

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Call paths keep at most this many span names (recursion cannot blow up their size).
+pub const MAX_PATH_DEPTH: usize = 64;
+
 /// One span of a sampled trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpanRecord {
@@ -81,15 +84,27 @@ impl Trace {
         self.spans.first().map_or(0, |s| s.duration_ns)
     }
 
-    /// Call paths (`root;parent;span`) of every span, by index.
+    /// Call paths (`root;parent;span`) of every span, by index. Paths deeper than
+    /// [`MAX_PATH_DEPTH`] names end in `;[deeper]`, which then stands for everything below.
     pub fn paths(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::with_capacity(self.spans.len());
+        let mut depth: Vec<usize> = Vec::with_capacity(self.spans.len());
         for s in &self.spans {
-            let path = match s.parent.and_then(|p| out.get(p as usize)) {
-                Some(parent) => format!("{parent};{}", s.name),
-                None => s.name.clone(),
+            let parent = s.parent.map(|p| p as usize).filter(|&p| p < out.len());
+            let (path, d) = match parent {
+                Some(p) => {
+                    let d = depth[p] + 1;
+                    let path = match d.cmp(&MAX_PATH_DEPTH) {
+                        std::cmp::Ordering::Less => format!("{};{}", out[p], s.name),
+                        std::cmp::Ordering::Equal => format!("{};[deeper]", out[p]),
+                        std::cmp::Ordering::Greater => out[p].clone(),
+                    };
+                    (path, d)
+                }
+                None => (s.name.clone(), 0),
             };
             out.push(path);
+            depth.push(d);
         }
         out
     }
@@ -203,6 +218,25 @@ pub(crate) mod tests {
             let got: Vec<u64> = t.self_times().iter().map(|ns| ns / 1_000_000).collect();
             assert_eq!(got, brute_self_ms(&t), "{t:?}");
         }
+    }
+
+    #[test]
+    fn deep_recursion_keeps_paths_bounded() {
+        let mut spans = vec![span("root", None, 0, 10)];
+        for i in 0..5_000u32 {
+            spans.push(span("recurse", Some(i), 0, 10));
+        }
+        let t = Trace {
+            trace_id: String::new(),
+            remote_parent_span_id: None,
+            start_unix_ns: 0,
+            spans,
+        };
+        let paths = t.paths();
+        let longest = paths.iter().map(|p| p.split(';').count()).max().unwrap();
+        assert_eq!(longest, MAX_PATH_DEPTH + 1);
+        assert!(paths[5_000].ends_with(";[deeper]"));
+        assert_eq!(paths[5_000], paths[100]);
     }
 
     #[test]
