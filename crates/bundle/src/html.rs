@@ -126,6 +126,7 @@ header input{padding:3px 6px;width:260px}
 #findings .critical{color:#b00}#findings .warning{color:#a60}
 </style></head><body>
 <header><b>perfkit bundle</b><span id="crumbs"></span>
+<select id="metric" title="what the areas show"><option value="1">raw size</option><option value="2">gzip size</option></select>
 <input id="search" placeholder="search modules and packages" autocomplete="off"><span id="hits"></span>
 <span id="info"></span></header>
 <div id="results"></div><div id="map"></div><div id="findings"></div>
@@ -137,26 +138,30 @@ const DATA = JSON.parse(document.getElementById('data').textContent);
 const map = document.getElementById('map'), info = document.getElementById('info');
 const MAX_NODES = 6000;
 let root = DATA.tree, path = [DATA.tree], query = '';
+// Which size the areas show: 1 = raw bytes, 2 = gzip bytes (each module's share of its
+// chunk's real gzip size).
+let SZ = 1;
+document.getElementById('metric').addEventListener('change', (e)=>{ SZ = Number(e.target.value); render(); });
 function kb(n){return n<1024?n+' B':n<1048576?(n/1024).toFixed(1)+' KiB':(n/1048576).toFixed(2)+' MiB'}
 function kids(n){return n[3]||[]}
 // Squarified treemap (Bruijn, Huizing, van Wijk): lays the items out, largest first, in
 // rows along the shorter side, keeping the rectangles' aspect ratios close to 1.
 function squarify(items, x, y, w, h, out){
-  items = items.filter(it => it[1] > 0).sort((a, b) => b[1] - a[1]);
-  let total = 0; for (const it of items) total += it[1];
+  items = items.filter(it => it[SZ] > 0).sort((a, b) => b[SZ] - a[SZ]);
+  let total = 0; for (const it of items) total += it[SZ];
   if (total <= 0 || w <= 0 || h <= 0) return;
   const scale = (w*h)/total; let i = 0;
   while (i < items.length) {
     const side = Math.min(w, h); let row = [], rowSum = 0, best = Infinity;
     while (i < items.length) {
-      const a = items[i][1]*scale, s = rowSum + a, mx = row.length ? row[0][1]*scale : a;
+      const a = items[i][SZ]*scale, s = rowSum + a, mx = row.length ? row[0][SZ]*scale : a;
       const worst = Math.max(side*side*mx/(s*s), (s*s)/(side*side*a));
       if (row.length && worst > best) break;
       row.push(items[i]); rowSum = s; best = worst; i++;
     }
     const thick = rowSum/side; let off = 0;
     for (const it of row) {
-      const len = it[1]*scale/thick;
+      const len = it[SZ]*scale/thick;
       if (w >= h) out.push([it, x, y+off, thick, len]); else out.push([it, x+off, y, len, thick]);
       off += len;
     }
@@ -179,7 +184,7 @@ function render(){
     d.style.left=x+'px'; d.style.top=y+'px'; d.style.width=w+'px'; d.style.height=h+'px';
     d.style.background=color(depth, n[0]);
     d.title=n[0]+'\nraw '+kb(n[1])+'\ngzip '+kb(n[2]);
-    if (w > 40 && h > 12) d.textContent=n[0].replace(/^.*node_modules\//,'')+' '+kb(n[1]);
+    if (w > 40 && h > 12) d.textContent=n[0].replace(/^.*node_modules\//,'')+' '+kb(n[SZ]);
     if (q && n[0].toLowerCase().includes(q)) { d.classList.add('hit'); hits++; }
     d.onclick=(e)=>{e.stopPropagation(); if (kids(n).length){ path.push(n); root=n; render(); }};
     frag.appendChild(d);

@@ -7,7 +7,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(sm) = perfkit_bundle::sourcemap::SourceMap::parse(map) {
         let a = sm.attribute(code);
         let total: u64 = a.per_source.iter().sum::<u64>() + a.unmapped;
-        assert_eq!(total, code.len() as u64, "sources + unmapped must add up to the file");
+        assert_eq!(
+            total,
+            code.len() as u64,
+            "sources + unmapped must add up to the file"
+        );
     }
     if let Ok(text) = std::str::from_utf8(map) {
         let mut warnings = Vec::new();
