@@ -761,3 +761,33 @@ async fn a_weighted_memory_tier_reports_bytes_and_stays_within_them() {
         tier.capacity_in_entries()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inline_disk_reads_behave_like_pooled_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let mut cfg = DiskTierConfig::new(dir.path().join("c.redb"), 1 << 20);
+    cfg.inline_reads = true;
+    let d = DiskTier::open_with_clock(cfg, clock.shared()).unwrap();
+    let cache: TieredCache<u64, String> = TieredCache::builder()
+        .tier_without_promotion(MemoryTier::new(10, PolicyKind::Lru).unwrap())
+        .tier(d.clone())
+        .build()
+        .unwrap();
+    d.put_sync(&1u64, &"one".to_owned(), Some(Duration::from_secs(1)))
+        .unwrap();
+    d.put_sync(&2u64, &"two".to_owned(), None).unwrap();
+    assert_eq!(cache.get(&1).await.as_deref(), Some("one"));
+    clock.advance(Duration::from_secs(2));
+    assert_eq!(cache.get(&1).await, None);
+    assert_eq!(cache.get(&2).await.as_deref(), Some("two"));
+    // The expired entry is removed in the background.
+    for _ in 0..500 {
+        if Tier::<u64, String>::usage(&d).entries == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let u = Tier::<u64, String>::usage(&d);
+    assert_eq!((u.entries, u.expired), (1, 1));
+}

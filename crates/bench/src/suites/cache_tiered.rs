@@ -1,6 +1,7 @@
 //! The `cache` suite's tiered rows: lookup latency of perfkit-cache's `TieredCache` per tier,
-//! a hit in the memory tier, in the disk tier (redb) and in the Redis tier (a real
-//! `redis-server` on a loopback port, when one is installed).
+//! a hit in the memory tier, in the disk tier (redb; reads on tokio's blocking pool, the
+//! default, and inline), and in the Redis tier (a real `redis-server` on a loopback port,
+//! when one is installed).
 //!
 //! Each tier is measured alone: the tiers above it are present but never hold the keys
 //! (promotion into them is disabled), so every read is a miss above and a hit in the tier
@@ -96,6 +97,15 @@ pub(crate) fn tiered_rows(result: &mut SuiteResult, opts: &Options) -> anyhow::R
             .tier(disk.clone())
             .build()?;
         measure_lower(&cache, &disk, io_reads, &mut rows, "disk").await?;
+
+        let mut config = DiskTierConfig::new(dir.join("l2-inline.redb"), 64 << 20);
+        config.inline_reads = true;
+        let disk = DiskTier::open(config)?;
+        let cache = TieredCache::builder()
+            .tier_without_promotion(memory(16)?)
+            .tier(disk.clone())
+            .build()?;
+        measure_lower(&cache, &disk, io_reads, &mut rows, "disk (inline reads)").await?;
 
         if perfkit_testkit::have_program("redis-server") {
             let server = perfkit_testkit::RedisServer::start();
