@@ -216,6 +216,12 @@ impl Budget {
 
     /// A bandwidth budget of `bytes_per_sec` for the channel `name`, with a burst of a
     /// tenth of a second's worth of bytes unless [`Budget::burst`] says otherwise.
+    ///
+    /// Two views of one channel: its level (and so `check`) follows the rate measured over
+    /// [`Budget::window`] against the limit, while `acquire`, `try_acquire` and the stream
+    /// wrappers pace transfers through a token bucket. A sender paced at the full rate
+    /// therefore sits near the throttle and reject marks: use `check` to decide whether to
+    /// start optional transfers, and the bucket to pace the ones that run.
     pub fn bandwidth(name: &str, bytes_per_sec: f64) -> Budget {
         Budget::new(ResourceKind::Bandwidth, name, bytes_per_sec)
     }
