@@ -65,7 +65,26 @@ pub fn analyze_with_progress(
     let build = build?;
     let files: Vec<Option<PathBuf>> = build.assets.iter().map(|a| a.path.clone()).collect();
     let measured = measure_all(&files, opts.brotli, threads, tick, &gzipped);
-    Ok(assemble(build, measured, opts.brotli))
+    // The project's node_modules (for package versions) is beside the input or above it.
+    let base = if input.is_dir() {
+        Some(input)
+    } else {
+        input.parent()
+    };
+    let roots: Vec<PathBuf> = base
+        .into_iter()
+        .flat_map(|b| [Some(b), b.parent()])
+        .flatten()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+            .to_path_buf()
+        })
+        .collect();
+    Ok(assemble(build, measured, opts.brotli, &roots))
 }
 
 #[derive(Deserialize)]
@@ -209,7 +228,12 @@ fn share(bytes: u64, part: Option<u64>, raw: u64) -> Option<u64> {
 }
 
 /// Turns a build and its measurements into the analysis.
-fn assemble(build: Build, measured: Vec<Measured>, with_brotli: bool) -> Analysis {
+fn assemble(
+    build: Build,
+    measured: Vec<Measured>,
+    with_brotli: bool,
+    roots: &[PathBuf],
+) -> Analysis {
     let Build {
         format,
         assets: build_assets,
@@ -307,7 +331,7 @@ fn assemble(build: Build, measured: Vec<Measured>, with_brotli: bool) -> Analysi
         packages,
         warnings,
     };
-    crate::findings::derive(&mut analysis);
+    crate::findings::derive(&mut analysis, roots);
     analysis
 }
 

@@ -8,6 +8,7 @@ use crate::package::install_path;
 use perfkit_core::Severity;
 use perfkit_core::units::format_bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 
 /// The bytes a module costs: output size when known, else stat size.
 pub(crate) fn cost(m: &Module) -> u64 {
@@ -33,10 +34,11 @@ fn finding(kind: &str, bytes: u64, subject: &str, message: String) -> BundleFind
 }
 
 /// Fills `duplicates` and `findings` of an analysis from its modules, chunks and entries.
-pub(crate) fn derive(a: &mut Analysis) {
+/// `roots` are where a project's `node_modules` may be (to read the duplicates' versions).
+pub(crate) fn derive(a: &mut Analysis, roots: &[PathBuf]) {
     let mut findings = Vec::new();
     let mut duplicates = Vec::new();
-    duplicate_packages(a, &mut duplicates, &mut findings);
+    duplicate_packages(a, roots, &mut duplicates, &mut findings);
     duplicate_modules(a, &mut duplicates, &mut findings);
     whole_library_imports(a, &mut findings);
     heavy_initial(a, &mut findings);
@@ -48,7 +50,27 @@ pub(crate) fn derive(a: &mut Analysis) {
     a.duplicates = duplicates;
 }
 
-fn duplicate_packages(a: &Analysis, dups: &mut Vec<Duplicate>, out: &mut Vec<BundleFinding>) {
+#[derive(serde::Deserialize)]
+struct PackageJson {
+    #[serde(default)]
+    version: Option<String>,
+}
+
+/// The version in `<root>/<install path>/package.json`, for the first root that has it.
+fn version_of(roots: &[PathBuf], install: &str) -> Option<String> {
+    roots.iter().find_map(|root| {
+        let bytes = std::fs::read(root.join(install).join("package.json")).ok()?;
+        let pj: PackageJson = serde_json::from_slice(&bytes).ok()?;
+        pj.version.filter(|v| v.len() < 64)
+    })
+}
+
+fn duplicate_packages(
+    a: &Analysis,
+    roots: &[PathBuf],
+    dups: &mut Vec<Duplicate>,
+    out: &mut Vec<BundleFinding>,
+) {
     // package -> install path -> bytes
     let mut copies: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
     for m in &a.modules {
@@ -68,16 +90,28 @@ fn duplicate_packages(a: &Analysis, dups: &mut Vec<Duplicate>, out: &mut Vec<Bun
             .map(|(p, b)| PackageCopy {
                 path: (*p).to_owned(),
                 bytes: *b,
+                version: version_of(roots, p),
             })
             .collect();
-        let where_: Vec<&str> = paths.keys().copied().collect();
+        let where_: Vec<String> = list
+            .iter()
+            .map(|c| match &c.version {
+                Some(v) => format!("{} {v}", c.path),
+                None => c.path.clone(),
+            })
+            .collect();
+        let versions: BTreeSet<&str> = list.iter().filter_map(|c| c.version.as_deref()).collect();
+        let what = if versions.len() > 1 {
+            format!("{} versions", versions.len())
+        } else {
+            format!("{} copies", paths.len())
+        };
         out.push(finding(
             "duplicate_package",
             bytes,
             name,
             format!(
-                "{name} is bundled in {} copies ({}): align the versions (npm dedupe, overrides or resolutions) to save {}",
-                paths.len(),
+                "{name} is bundled in {what} ({}): align the versions (npm dedupe, overrides or resolutions) to save {}",
                 where_.join(", "),
                 format_bytes(bytes)
             ),
@@ -114,6 +148,7 @@ fn duplicate_modules(a: &Analysis, dups: &mut Vec<Duplicate>, out: &mut Vec<Bund
                 .map(|ch| PackageCopy {
                     path: ch.clone(),
                     bytes: per_copy,
+                    version: None,
                 })
                 .collect(),
             bytes,

@@ -123,6 +123,10 @@ pub struct PackageCopy {
     pub path: String,
     /// Output bytes of its modules (stat bytes when no output size is known).
     pub bytes: u64,
+    /// The copy's version, from its `package.json` when the project's `node_modules` is
+    /// beside the input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// A package bundled more than once, or a module present in several chunks.

@@ -365,3 +365,46 @@ fn vite_manifest_with_its_output_directory() {
     assert_eq!(lazy_mod.output_size, Some(6));
     assert_eq!(lazy_mod.chunks, vec!["src/lazy.js"]);
 }
+
+#[test]
+fn duplicate_packages_report_their_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = [
+        "node_modules/react-is/index.js",
+        "node_modules/hoist/node_modules/react-is/index.js",
+    ];
+    let (code, map) = bundle(&[(0, &"a".repeat(3000)), (1, &"b".repeat(2000))], &sources);
+    std::fs::write(
+        dir.path().join("app.js"),
+        format!("{code}\n//# sourceMappingURL=app.js.map\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("app.js.map"), map).unwrap();
+    for (path, version) in [
+        ("node_modules/react-is", "19.1.0"),
+        ("node_modules/hoist/node_modules/react-is", "16.13.1"),
+    ] {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(
+            p.join("package.json"),
+            format!(r#"{{"name":"react-is","version":"{version}"}}"#),
+        )
+        .unwrap();
+    }
+    let a = analyze(dir.path(), &Options::default()).unwrap();
+    let d = a.duplicates.iter().find(|d| d.kind == "package").unwrap();
+    let versions: Vec<_> = d.copies.iter().map(|c| c.version.as_deref()).collect();
+    assert_eq!(versions, vec![Some("16.13.1"), Some("19.1.0")]);
+    assert_eq!(d.bytes, 2000);
+    let f = a
+        .findings
+        .iter()
+        .find(|f| f.kind == "duplicate_package")
+        .unwrap();
+    assert!(
+        f.message.contains("2 versions") && f.message.contains("16.13.1"),
+        "{}",
+        f.message
+    );
+}
