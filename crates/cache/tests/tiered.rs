@@ -791,3 +791,31 @@ async fn inline_disk_reads_behave_like_pooled_ones() {
     let u = Tier::<u64, String>::usage(&d);
     assert_eq!((u.entries, u.expired), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn write_behind_fills_the_lower_tiers_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = disk(&dir, 1 << 20);
+    let cache: TieredCache<u64, u64> = TieredCache::builder()
+        .tier(MemoryTier::new(100, PolicyKind::Lru).unwrap())
+        .tier(d.clone())
+        .write_behind(true)
+        .build()
+        .unwrap();
+    for k in 0..20u64 {
+        assert_eq!(cache.get_with(&k, || ok(k * 3)).await.unwrap(), k * 3);
+    }
+    assert_eq!(
+        cache.metrics().tiers[0].entries,
+        20,
+        "the top tier before returning"
+    );
+    for _ in 0..500 {
+        if Tier::<u64, u64>::usage(&d).entries == 20 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_eq!(Tier::<u64, u64>::usage(&d).entries, 20);
+    assert_eq!(d.get_sync::<u64, u64>(&7).unwrap().unwrap().value, 21);
+}

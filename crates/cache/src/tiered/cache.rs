@@ -48,6 +48,7 @@ type Flight<V> = Arc<tokio::sync::OnceCell<Result<V, LoadError>>>;
 pub(crate) struct Shared<K, V> {
     pub(crate) slots: Vec<Slot<K, V>>,
     pub(crate) default_ttl: Option<Duration>,
+    write_behind: bool,
     pub(crate) clock: SharedClock,
     inflight: Mutex<HashMap<K, Flight<V>>>,
     pub(crate) trace: AccessTrace,
@@ -100,6 +101,7 @@ pub struct TieredCacheBuilder<K, V> {
     tiers: Vec<(Arc<dyn Tier<K, V>>, bool)>,
     default_ttl: Option<Duration>,
     promotion: bool,
+    write_behind: bool,
     sample_rate: f64,
     trace_capacity: usize,
     clock: SharedClock,
@@ -125,6 +127,14 @@ where
     /// The time to live of values written without an explicit one (default: none).
     pub fn default_ttl(mut self, ttl: Duration) -> Self {
         self.default_ttl = Some(ttl);
+        self
+    }
+
+    /// Write-behind: loads and inserts are written to the top tier before returning, and to
+    /// the lower tiers by a background task (default: off, write-through, every tier
+    /// written before returning). Needs a tokio runtime; without one, writes go through.
+    pub fn write_behind(mut self, on: bool) -> Self {
+        self.write_behind = on;
         self
     }
 
@@ -177,6 +187,7 @@ where
             shared: Arc::new(Shared {
                 slots,
                 default_ttl: self.default_ttl,
+                write_behind: self.write_behind,
                 clock: self.clock,
                 inflight: Mutex::new(HashMap::new()),
                 trace: AccessTrace::new(self.sample_rate, self.trace_capacity.max(1)),
@@ -205,6 +216,7 @@ where
             tiers: Vec::new(),
             default_ttl: None,
             promotion: true,
+            write_behind: false,
             sample_rate: 0.1,
             trace_capacity: 100_000,
             clock: SystemClock::shared(),
@@ -355,9 +367,23 @@ where
     }
 
     async fn write_all(&self, key: &K, value: &V, ttl: Option<Duration>) {
-        for slot in &self.shared.slots {
-            self.write_slot(slot, key, value, ttl).await;
+        let background = self.shared.write_behind
+            && self.shared.slots.len() > 1
+            && tokio::runtime::Handle::try_current().is_ok();
+        if !background {
+            for slot in &self.shared.slots {
+                self.write_slot(slot, key, value, ttl).await;
+            }
+            return;
         }
+        self.write_slot(&self.shared.slots[0], key, value, ttl)
+            .await;
+        let (this, key, value) = (self.clone(), key.clone(), value.clone());
+        tokio::spawn(async move {
+            for slot in &this.shared.slots[1..] {
+                this.write_slot(slot, &key, &value, ttl).await;
+            }
+        });
     }
 
     /// Writes `value` to every tier with the default TTL.
