@@ -35,6 +35,7 @@
 //! ```
 
 mod analysis;
+mod classify;
 mod detector;
 mod error;
 mod oom;

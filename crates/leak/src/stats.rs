@@ -396,6 +396,63 @@ pub(crate) fn quadratic_fit(t: &[f64], y: &[f64]) -> Option<QuadraticFit> {
     })
 }
 
+/// A fit of `y = a + c e^(k t)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ExpFit {
+    pub(crate) a: f64,
+    pub(crate) c: f64,
+    /// Per second.
+    pub(crate) k: f64,
+}
+
+impl ExpFit {
+    pub(crate) fn at(&self, t: f64) -> f64 {
+        self.a + self.c * (self.k * t).exp()
+    }
+}
+
+/// Fits `y = a + c e^(k t)` with `c, k > 0` by least squares: for each `k` on a log grid
+/// (then a finer one around the best) `a` and `c` are a linear regression. `t` should start
+/// near 0. O(n) per grid point, 60 grid points.
+pub(crate) fn exponential_fit(t: &[f64], y: &[f64]) -> Option<ExpFit> {
+    let n = t.len().min(y.len());
+    let span = t.get(n.checked_sub(1)?)? - t.first()?;
+    if n < 5 || span <= 0.0 {
+        return None;
+    }
+    let fit_k = |kk: f64| -> Option<(f64, ExpFit)> {
+        let k = kk / span;
+        let x: Vec<f64> = t[..n].iter().map(|&ti| (k * (ti - t[0])).exp()).collect();
+        let l = linear_fit(&x, &y[..n])?;
+        if l.slope <= 0.0 {
+            return None;
+        }
+        let rss: f64 = (0..n)
+            .map(|i| (y[i] - l.intercept - l.slope * x[i]).powi(2))
+            .sum();
+        let c = l.slope * (-k * t[0]).exp();
+        Some((
+            rss,
+            ExpFit {
+                a: l.intercept,
+                c,
+                k,
+            },
+        ))
+    };
+    let grid = |lo: f64, hi: f64, steps: usize| -> Option<(f64, f64, ExpFit)> {
+        (0..=steps)
+            .filter_map(|i| {
+                let kk = lo * (hi / lo).powf(i as f64 / steps as f64);
+                fit_k(kk).map(|(rss, f)| (kk, rss, f))
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+    };
+    let (kk, _, coarse) = grid(0.05, 30.0, 40)?;
+    let (_, _, fine) = grid(kk / 1.2, kk * 1.2, 20).unwrap_or((kk, 0.0, coarse));
+    Some(fine)
+}
+
 /// Least squares `y = b0 + b1 x1 + b2 x2`: the coefficients and their standard errors.
 pub(crate) fn ols2(x1: &[f64], x2: &[f64], y: &[f64]) -> Option<([f64; 3], [f64; 3])> {
     let n = y.len().min(x1.len()).min(x2.len());
@@ -516,6 +573,18 @@ mod tests {
         assert!((normal_sf(0.0) - 0.5).abs() < 1e-7);
         assert!((normal_sf(1.96) - 0.025).abs() < 1e-4);
         assert!((normal_sf(-1.96) - 0.975).abs() < 1e-4);
+    }
+
+    #[test]
+    fn exponential_fit_recovers_the_rate_constant() {
+        let t: Vec<f64> = (0..200).map(f64::from).collect();
+        let y: Vec<f64> = t.iter().map(|t| 1e6 + 500.0 * (0.02 * t).exp()).collect();
+        let f = exponential_fit(&t, &y).unwrap();
+        assert!((f.k - 0.02).abs() < 0.001, "{f:?}");
+        assert!((f.at(150.0) - y[150]).abs() / y[150] < 1e-3);
+        assert!(exponential_fit(&t[..3], &y[..3]).is_none());
+        let falling: Vec<f64> = t.iter().map(|t| 1e6 - t).collect();
+        assert!(exponential_fit(&t, &falling).is_none());
     }
 
     #[test]

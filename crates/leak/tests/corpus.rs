@@ -112,3 +112,46 @@ fn oom_eta_is_within_20_percent_for_linear_and_sawtooth() {
         "{skipped} misclassified of {checked}"
     );
 }
+
+#[test]
+fn oom_eta_of_exponential_leaks_is_within_35_percent() {
+    let config = AnalysisConfig::default();
+    let (mut checked, mut skipped) = (0, 0);
+    let mut worst: f64 = 0.0;
+    for n in common::LENGTHS {
+        for noise in common::NOISES {
+            for seed in 0..seeds(2) {
+                let case = generate(Gen::Exponential, n, noise, seed);
+                let (base, a, k) = case.exp.unwrap();
+                let span = case.samples[n - 1].t_secs - case.samples[0].t_secs;
+                for horizon in [0.1, 0.3] {
+                    // The limit the curve reaches `horizon * span` after the last sample.
+                    let limit = base + a * ((k * span * (1.0 + horizon)).exp() - 1.0);
+                    let truth = horizon * span;
+                    let r = analyze(
+                        &case.samples,
+                        &config,
+                        Some(MemoryLimit::new(limit as u64, LimitKind::Explicit)),
+                    );
+                    if r.pattern != Pattern::Exponential {
+                        skipped += 1;
+                        continue;
+                    }
+                    let eta = r.oom_eta_secs().unwrap();
+                    let err = (eta - truth).abs() / truth;
+                    worst = worst.max(err);
+                    assert!(
+                        err <= 0.35,
+                        "n={n} noise={noise} seed={seed} horizon={horizon}: eta {eta:.0} vs {truth:.0}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    println!(
+        "exponential oom: {checked} estimates, worst error {:.1} %",
+        worst * 100.0
+    );
+    assert!(skipped * 20 <= checked);
+}

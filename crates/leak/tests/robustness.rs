@@ -5,6 +5,7 @@ mod common;
 
 use common::{Gen, generate};
 use perfkit_leak::{AnalysisConfig, LimitKind, MemoryLimit, Pattern, Sample, analyze};
+use proptest::prelude::*;
 
 fn linear(n: usize, t0: f64, dt: f64, base: f64, rate: f64) -> Vec<Sample> {
     let mut rng = common::Rng::new(n as u64);
@@ -178,4 +179,57 @@ fn json_has_the_contract_keys() {
     }
     assert_eq!(v["pattern"], "linear");
     assert_eq!(v["oom"]["limit_source"], "explicit");
+}
+
+#[test]
+fn step_and_exponential_leaks_have_sensible_oom_estimates() {
+    let limit = |b: f64| Some(MemoryLimit::new(b as u64, LimitKind::Explicit));
+    // Steps of 10 MB every 100 s on 100 MB: 0.1 MB/s on average; 160 MB left to 300 MB.
+    let s: Vec<Sample> = (0..500)
+        .map(|i| Sample::new(i as f64, 100_000_000 + (i / 100) * 10_000_000))
+        .collect();
+    let a = analyze(&s, &AnalysisConfig::default(), limit(300e6));
+    assert_eq!(a.pattern, Pattern::Step, "{:?}", a.evidence);
+    let eta = a.oom_eta_secs().unwrap();
+    assert!((1_000.0..3_000.0).contains(&eta), "{eta}");
+    let oom = a.oom.unwrap();
+    assert!(oom.eta_low_secs.unwrap() <= eta && oom.eta_high_secs.is_none_or(|h| h >= eta));
+    // Accelerating growth: the estimate is shorter than extrapolating the current rate.
+    let mut rng = common::Rng::new(5);
+    let s: Vec<Sample> = (0..300)
+        .map(|i| {
+            let t = i as f64;
+            Sample::new(
+                t,
+                (1e8 + 1e6 * ((t / 100.0).exp() - 1.0) + 2e5 * rng.normal()) as u64,
+            )
+        })
+        .collect();
+    let a = analyze(&s, &AnalysisConfig::default(), limit(1e9));
+    assert_eq!(a.pattern, Pattern::Exponential, "{:?}", a.evidence);
+    let oom = a.oom.unwrap();
+    let (eta, linear) = (oom.eta_secs.unwrap(), oom.eta_high_secs.unwrap());
+    assert!(eta < linear, "{eta} vs {linear}");
+    // Truth: 1e8 + 1e6 (e^(t/100) - 1) reaches 1e9 at t = 100 ln(901) = 680 s, 381 s after
+    // the last sample.
+    assert!((eta - 381.0).abs() < 0.35 * 381.0, "{eta}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn analysis_never_panics(
+        points in proptest::collection::vec((-1e12f64..1e12, any::<u64>()), 0..80),
+        special in proptest::collection::vec(
+            prop_oneof![Just(f64::NAN), Just(f64::INFINITY), Just(0.0), Just(-0.0)], 0..3),
+        limit in proptest::option::of(any::<u64>()),
+    ) {
+        let mut s: Vec<Sample> = points.into_iter().map(|(t, b)| Sample::new(t, b)).collect();
+        s.extend(special.into_iter().map(|t| Sample::new(t, 1)));
+        let a = analyze(&s, &AnalysisConfig::default(), limit.map(|b| MemoryLimit::new(b, LimitKind::System)));
+        prop_assert!((0.0..=1.0).contains(&a.confidence));
+        prop_assert_eq!(a.leak, a.pattern != Pattern::None);
+        let _ = serde_json::to_string(&a);
+    }
 }

@@ -89,6 +89,8 @@ pub(crate) struct Case {
     pub(crate) rate: f64,
     /// The level the leak has reached at the last sample (for a sawtooth, its peaks).
     pub(crate) end_level: f64,
+    /// For an exponential leak `base + a (e^(k t) - 1)`: (base, a, k), t from the start.
+    pub(crate) exp: Option<(f64, f64, f64)>,
 }
 
 pub(crate) const LENGTHS: [usize; 4] = [60, 200, 1000, 5000];
@@ -131,6 +133,7 @@ pub(crate) fn generate(kind: Gen, n: usize, noise_rel: f64, seed: u64) -> Case {
     let rel = |t: f64| t - t0;
     let mut rate = 0.0;
     let mut end_level = base;
+    let mut exp = None;
     let ys: Vec<f64> = match kind {
         Gen::Linear => {
             let r = mag / span;
@@ -147,6 +150,8 @@ pub(crate) fn generate(kind: Gen, n: usize, noise_rel: f64, seed: u64) -> Case {
             let kt = rng.pick(&[2.0, 3.0, 4.0]);
             let k = kt / span;
             let a = mag / (kt.exp() - 1.0);
+            exp = Some((base, a, k));
+            end_level = base + mag;
             // Ups and downs at the start: noise at least twice the first step's growth.
             let sd = (noise_rel * base).max(2.0 * a * k * interval);
             times
@@ -265,6 +270,7 @@ pub(crate) fn generate(kind: Gen, n: usize, noise_rel: f64, seed: u64) -> Case {
         samples,
         rate,
         end_level,
+        exp,
     }
 }
 
