@@ -12,14 +12,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::Waker;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
 
 type LoadFuture<T> = Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send + 'static>>;
 type LoaderFn<T> = Arc<dyn Fn() -> LoadFuture<T> + Send + Sync + 'static>;
 type Weigher<T> = Arc<dyn Fn(&T) -> u64 + Send + Sync + 'static>;
-type Outcome = Option<Result<(), LazyError>>;
 
 /// Counters shared by every generation of a resource (a registry's unload makes a new one).
 #[derive(Debug, Default)]
@@ -79,7 +78,11 @@ enum Slow {
         attempt: u32,
         next_retry: Option<Instant>,
         trigger: LoadTrigger,
-        rx: watch::Receiver<Outcome>,
+        /// Identifies this load (1, 2, ...), so that a waiter knows whether a failure it
+        /// sees is the outcome of the load it waited for.
+        id: u64,
+        /// Wakers of the callers waiting for this load, woken when it ends.
+        waiters: Vec<Waker>,
     },
     Loaded {
         load_time: Duration,
@@ -90,7 +93,32 @@ enum Slow {
         error: LazyError,
         attempts: u32,
         next_retry: Instant,
+        /// The load that failed.
+        id: u64,
     },
+}
+
+impl Slow {
+    /// Leaves the loading state for `next`, returning the waiters to wake (after unlocking).
+    fn finish(&mut self, next: Slow) -> Vec<Waker> {
+        match std::mem::replace(self, next) {
+            Slow::Loading { waiters, .. } => waiters,
+            _ => Vec::new(),
+        }
+    }
+
+    fn load_id(&self) -> u64 {
+        match self {
+            Slow::Loading { id, .. } | Slow::Failed { id, .. } => *id,
+            _ => 0,
+        }
+    }
+}
+
+fn wake_all(waiters: Vec<Waker>) {
+    for waker in waiters {
+        waker.wake();
+    }
 }
 
 struct Inner<T> {
@@ -98,6 +126,8 @@ struct Inner<T> {
     /// the value inline (no further pointer to follow).
     value: OnceLock<T>,
     slow: Mutex<Slow>,
+    /// Loads started on this generation (the id of the last one).
+    loads: AtomicU64,
     shared: Arc<Shared<T>>,
 }
 
@@ -290,6 +320,7 @@ impl<T: Send + Sync + 'static> Lazy<T> {
             inner: Arc::new(Inner {
                 value: OnceLock::new(),
                 slow: Mutex::new(Slow::NotLoaded),
+                loads: AtomicU64::new(0),
                 shared,
             }),
         }
@@ -319,13 +350,14 @@ impl<T: Send + Sync + 'static> Lazy<T> {
 
     /// The value, loading it first if needed (or waiting for the load under way).
     ///
-    /// The returned future is two words; when the value is loaded its first poll is one
-    /// atomic load (as `tokio::sync::OnceCell::get`). Only a caller that has to wait allocates (the waiting future).
+    /// The returned future is two words and needs no drop: when the value is loaded its
+    /// poll is one atomic load (as `tokio::sync::OnceCell::get`). A caller that has to wait
+    /// leaves its waker with the load, which wakes it when it ends.
     #[inline]
     pub fn get(&self) -> Get<'_, T> {
         Get {
             lazy: self,
-            slow: None,
+            waited: 0,
         }
     }
 
@@ -357,28 +389,42 @@ impl<T: Send + Sync + 'static> Lazy<T> {
         self.inner.value.get().is_some()
     }
 
-    async fn get_slow(&self) -> Result<&T, LazyError> {
-        let mut rx = {
-            let mut slow = self.inner.slow.lock();
-            if let Some(value) = self.inner.value.get() {
-                return Ok(value);
+    /// The slow path of [`Get`]: starts or joins a load, or reports its failure.
+    /// `waited` is the id of the load this caller waits for (0: none yet).
+    #[cold]
+    #[inline(never)]
+    fn poll_slow(&self, waited: &mut u64, cx: &mut Context<'_>) -> Poll<Result<&T, LazyError>> {
+        let mut slow = self.inner.slow.lock();
+        if let Some(value) = self.inner.value.get() {
+            return Poll::Ready(Ok(value));
+        }
+        match &mut *slow {
+            Slow::Loading { id, waiters, .. } => {
+                *waited = *id;
+                if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                    waiters.push(cx.waker().clone());
+                }
+                return Poll::Pending;
             }
-            match &*slow {
-                Slow::Loading { rx, .. } => rx.clone(),
-                Slow::Failed {
-                    error, next_retry, ..
-                } if self.now() < *next_retry => return Err(error.clone()),
-                _ => self.start_locked(&mut slow, LoadTrigger::FirstUse)?,
+            // The load this caller waited for (or a later one) failed: its outcome.
+            Slow::Failed { error, id, .. } if *waited != 0 && *waited <= *id => {
+                return Poll::Ready(Err(error.clone()));
             }
-        };
-        let outcome: Outcome = match rx.wait_for(Option::is_some).await {
-            Ok(outcome) => outcome.clone(),
-            Err(_) => None,
-        };
-        match outcome {
-            Some(Ok(_)) => self.inner.value.get().ok_or_else(|| self.aborted()),
-            Some(Err(error)) => Err(error),
-            None => Err(self.aborted()),
+            // A recent failure: returned at once during the cooldown.
+            Slow::Failed {
+                error, next_retry, ..
+            } if self.now() < *next_retry => return Poll::Ready(Err(error.clone())),
+            _ => {}
+        }
+        match self.start_locked(&mut slow, LoadTrigger::FirstUse) {
+            Ok(id) => {
+                *waited = id;
+                if let Slow::Loading { waiters, .. } = &mut *slow {
+                    waiters.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Err(error) => Poll::Ready(Err(error)),
         }
     }
 
@@ -427,6 +473,7 @@ impl<T: Send + Sync + 'static> Lazy<T> {
                 error,
                 attempts,
                 next_retry,
+                ..
             } => LoadState::Failed {
                 error: error.full_message(),
                 attempts: *attempts,
@@ -444,18 +491,7 @@ impl<T: Send + Sync + 'static> Lazy<T> {
         self.inner.shared.clock.now()
     }
 
-    fn aborted(&self) -> LazyError {
-        LazyErrorKind::Aborted {
-            name: self.inner.shared.name.clone(),
-        }
-        .into()
-    }
-
-    fn start_locked(
-        &self,
-        slow: &mut Slow,
-        trigger: LoadTrigger,
-    ) -> Result<watch::Receiver<Outcome>, LazyError> {
+    fn start_locked(&self, slow: &mut Slow, trigger: LoadTrigger) -> Result<u64, LazyError> {
         let shared = &self.inner.shared;
         let handle = match &shared.runtime {
             Some(handle) => handle.clone(),
@@ -465,35 +501,34 @@ impl<T: Send + Sync + 'static> Lazy<T> {
                 })
             })?,
         };
-        let (tx, rx) = watch::channel(None);
+        let id = self.inner.loads.fetch_add(1, Ordering::Relaxed) + 1;
         *slow = Slow::Loading {
             started: self.now(),
             attempt: 0,
             next_retry: None,
             trigger,
-            rx: rx.clone(),
+            id,
+            waiters: Vec::new(),
         };
         Stats::bump(&shared.stats.loads_started);
-        handle.spawn(run_load(Arc::clone(&self.inner), tx));
-        Ok(rx)
+        handle.spawn(run_load(Arc::clone(&self.inner)));
+        Ok(id)
     }
 }
-
-type SlowGet<'a, T> = Pin<Box<dyn Future<Output = Result<&'a T, LazyError>> + Send + 'a>>;
 
 /// The future of [`Lazy::get`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Get<'a, T> {
     lazy: &'a Lazy<T>,
-    /// Boxed twice so that `Get` stays two words (a thin pointer) on the fast path.
-    slow: Option<Box<SlowGet<'a, T>>>,
+    /// The id of the load this caller waits for (0: none yet).
+    waited: u64,
 }
 
 impl<T> fmt::Debug for Get<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Get")
             .field("resource", &self.lazy.inner.shared.name)
-            .field("waiting", &self.slow.is_some())
+            .field("waited_load", &self.waited)
             .finish()
     }
 }
@@ -503,25 +538,11 @@ impl<'a, T: Send + Sync + 'static> Future for Get<'a, T> {
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.slow.is_none()
-            && let Some(value) = self.lazy.inner.value.get()
-        {
-            return Poll::Ready(Ok(value));
-        }
-        self.poll_slow(cx)
-    }
-}
-
-impl<'a, T: Send + Sync + 'static> Get<'a, T> {
-    #[cold]
-    #[inline(never)]
-    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<Result<&'a T, LazyError>> {
         let lazy: &'a Lazy<T> = self.lazy;
-        self.slow
-            .get_or_insert_with(|| Box::new(Box::pin(lazy.get_slow())))
-            .as_mut()
-            .as_mut()
-            .poll(cx)
+        match lazy.inner.value.get() {
+            Some(value) => Poll::Ready(Ok(value)),
+            None => lazy.poll_slow(&mut self.waited, cx),
+        }
     }
 }
 
@@ -538,22 +559,25 @@ impl<T> Drop for LoadGuard<T> {
         }
         let shared = &self.inner.shared;
         let mut slow = self.inner.slow.lock();
-        if let Slow::Loading { attempt, .. } = &*slow {
-            let attempts = *attempt;
-            *slow = Slow::Failed {
+        if let Slow::Loading { attempt, id, .. } = &*slow {
+            let next = Slow::Failed {
                 error: LazyErrorKind::Aborted {
                     name: shared.name.clone(),
                 }
                 .into(),
-                attempts,
+                attempts: *attempt,
                 next_retry: shared.clock.now(),
+                id: *id,
             };
+            let waiters = slow.finish(next);
+            drop(slow);
             Stats::bump(&shared.stats.loads_failed);
+            wake_all(waiters);
         }
     }
 }
 
-async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sender<Outcome>) {
+async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>) {
     let mut guard = LoadGuard {
         inner: Arc::clone(&inner),
         done: false,
@@ -595,19 +619,19 @@ async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sen
                         .size_bytes
                         .store(size.saturating_add(1), Ordering::Relaxed);
                 }
-                {
+                let waiters = {
                     let mut slow = inner.slow.lock();
                     let trigger = match &*slow {
                         Slow::Loading { trigger, .. } => *trigger,
                         _ => LoadTrigger::FirstUse,
                     };
                     let _ = inner.value.set(value);
-                    *slow = Slow::Loaded {
+                    slow.finish(Slow::Loaded {
                         load_time,
                         attempts: attempt,
                         trigger,
-                    };
-                }
+                    })
+                };
                 let nanos = u64::try_from(load_time.as_nanos()).unwrap_or(u64::MAX - 1);
                 stats.last_load_nanos.store(nanos + 1, Ordering::Relaxed);
                 Stats::bump(&stats.loads_succeeded);
@@ -622,7 +646,7 @@ async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sen
                         .and_then(|_| stats.size_bytes.load(Ordering::Relaxed).checked_sub(1)),
                 });
                 tracing::debug!(target: "perfkit::lazy", resource = %shared.name, attempts = attempt, load_secs = load_time.as_secs_f64(), "loaded");
-                let _ = tx.send(Some(Ok(())));
+                wake_all(waiters);
                 return;
             }
             Err(err) => {
@@ -648,10 +672,15 @@ async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sen
                             attempts: attempt,
                             last: err,
                         });
-                        *inner.slow.lock() = Slow::Failed {
-                            error: error.clone(),
-                            attempts: attempt,
-                            next_retry: shared.clock.now() + shared.retry.cooldown,
+                        let waiters = {
+                            let mut slow = inner.slow.lock();
+                            let id = slow.load_id();
+                            slow.finish(Slow::Failed {
+                                error: error.clone(),
+                                attempts: attempt,
+                                next_retry: shared.clock.now() + shared.retry.cooldown,
+                                id,
+                            })
                         };
                         Stats::bump(&stats.loads_failed);
                         guard.done = true;
@@ -659,7 +688,7 @@ async fn run_load<T: Send + Sync + 'static>(inner: Arc<Inner<T>>, tx: watch::Sen
                             name: shared.name.clone(),
                             error: error.full_message(),
                         });
-                        let _ = tx.send(Some(Err(error)));
+                        wake_all(waiters);
                         return;
                     }
                 }

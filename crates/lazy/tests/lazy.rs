@@ -304,3 +304,64 @@ fn without_a_runtime_nothing_starts() {
     let v = rt.block_on(async { *lazy.get().await.unwrap() });
     assert_eq!(v, 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_no_cooldown_each_waiter_gets_the_failure_of_its_own_load() {
+    let calls = counter();
+    let c = calls.clone();
+    let lazy = Lazy::builder("flaky")
+        .retry(RetryPolicy {
+            cooldown: Duration::ZERO,
+            ..RetryPolicy::no_retry()
+        })
+        .build(move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            async {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                Err::<u8, _>("down")
+            }
+        });
+    let waiters: Vec<_> = (0..50)
+        .map(|_| {
+            let lazy = lazy.clone();
+            tokio::spawn(async move { lazy.get().await.copied() })
+        })
+        .collect();
+    for w in waiters {
+        assert!(w.await.unwrap().is_err());
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one load for all waiters");
+    // The next caller starts a new load at once (no cooldown).
+    assert!(lazy.get().await.is_err());
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_gets_on_a_multi_thread_runtime_share_one_load() {
+    let calls = counter();
+    let c = calls.clone();
+    let (release, wait) = tokio::sync::watch::channel(false);
+    let lazy = Lazy::new("index", move || {
+        c.fetch_add(1, Ordering::SeqCst);
+        let mut wait = wait.clone();
+        async move {
+            // Held until every caller has been started.
+            let _ = wait.wait_for(|go| *go).await;
+            Ok::<_, std::io::Error>(7u32)
+        }
+    });
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let lazy = lazy.clone();
+            tokio::spawn(async move { *lazy.get().await.unwrap() })
+        })
+        .collect();
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    release.send(true).unwrap();
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 7);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
