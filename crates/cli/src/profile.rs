@@ -152,6 +152,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
                     .context("cannot draw the differential flame graph")?;
                 write(&svg_path, &svg)?;
             }
+            if !json {
+                for w in &report.warnings {
+                    eprintln!("warning: {w}");
+                }
+            }
             if json {
                 output::print_json(&report)?;
             } else if report.regressions.is_empty() {

@@ -141,6 +141,7 @@ impl Shared {
                 .as_nanos(),
         )
         .unwrap_or(u64::MAX);
+        let (cpus, load_average) = crate::profile::machine_load();
         let state = self.state.lock();
         let mut paths: Vec<PathStats> = state.paths.values().cloned().collect();
         paths.sort_by(|a, b| a.path.cmp(&b.path));
@@ -164,6 +165,8 @@ impl Shared {
             roots_seen: self.roots_seen(),
             traces_sampled: state.traces_sampled,
             spans_sampled: state.spans_sampled,
+            cpus,
+            load_average,
             paths,
             traces,
         }

@@ -17,6 +17,7 @@
 //!   "roots_seen": 1500,                  // root spans seen, sampled or not
 //!   "traces_sampled": 150,
 //!   "spans_sampled": 1800,
+//!   "cpus": 2, "load_average": 0.4,      // optional: the machine when it was taken
 //!   "paths": [                           // one entry per call path, sorted by path
 //!     { "path": "checkout;fetch_inventory", "name": "fetch_inventory",
 //!       "count": 22, "total_ns": 2420000000, "self_ns": 2420000000, "busy_ns": 90000,
@@ -134,6 +135,13 @@ pub struct Profile {
     pub traces_sampled: u64,
     /// Spans in sampled traces.
     pub spans_sampled: u64,
+    /// CPUs available to the process when the profile was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<u32>,
+    /// The machine's one-minute load average when the profile was taken (Linux), so a diff
+    /// can say when two profiles ran under different load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_average: Option<f64>,
     /// Statistics per call path, sorted by path.
     pub paths: Vec<PathStats>,
     /// A uniform sample of whole sampled traces (plus the first of each root), by start.
@@ -210,6 +218,18 @@ pub struct Summary {
     pub paths: Vec<SpanStats>,
 }
 
+/// The machine's CPU count and one-minute load average (Linux `/proc/loadavg`), if known.
+pub fn machine_load() -> (Option<u32>, Option<f64>) {
+    let cpus = std::thread::available_parallelism()
+        .ok()
+        .and_then(|n| u32::try_from(n.get()).ok());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .filter(|l| l.is_finite() && *l >= 0.0);
+    (cpus, load)
+}
+
 /// Counters describing the profiler itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
@@ -242,6 +262,8 @@ impl Profile {
             roots_seen: 0,
             traces_sampled: 0,
             spans_sampled: 0,
+            cpus: None,
+            load_average: None,
             paths: Vec::new(),
             traces: Vec::new(),
         }

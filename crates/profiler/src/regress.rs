@@ -82,6 +82,34 @@ pub struct RegressionReport {
     pub regressions: Vec<Regression>,
     /// The thresholds used.
     pub config: RegressionConfig,
+    /// Caveats about the comparison itself (different machines or machine load): timing
+    /// differences they cause are real but may not be the code's.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+/// Warnings when the two profiles were taken on different machines or under clearly
+/// different load (load average per CPU differing by more than 0.5).
+fn environment_warnings(baseline: &Profile, current: &Profile) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Some(a), Some(b)) = (baseline.cpus, current.cpus)
+        && a != b
+    {
+        out.push(format!(
+            "the baseline ran with {a} CPUs and the current profile with {b}: timings may differ for that reason"
+        ));
+    }
+    let per_cpu = |p: &Profile| Some(p.load_average? / f64::from(p.cpus?.max(1)));
+    if let (Some(a), Some(b)) = (per_cpu(baseline), per_cpu(current))
+        && (a - b).abs() > 0.5
+    {
+        out.push(format!(
+            "the machine was {} loaded during the current profile (load average per CPU {b:.2}, \
+             baseline {a:.2}): CPU-bound spans may be slower or faster for that reason alone",
+            if b > a { "more" } else { "less" }
+        ));
+    }
+    out
 }
 
 /// Standard normal upper tail `P(Z > z)`, through `erfc` (W. J. Cody's rational
@@ -263,6 +291,7 @@ pub fn regressions(
         paths_skipped: skipped,
         regressions: found,
         config: config.clone(),
+        warnings: environment_warnings(baseline, current),
     }
 }
 

@@ -106,3 +106,27 @@ fn faster_is_not_a_regression() {
             .is_empty()
     );
 }
+
+#[test]
+fn different_machine_load_is_called_out() {
+    let mut base = profile(1, 50, 3_000, 500);
+    let mut cur = profile(2, 50, 3_000, 500);
+    let r = regressions(&base, &cur, &RegressionConfig::default());
+    assert!(r.warnings.is_empty(), "unknown load: no warning");
+    base.cpus = Some(2);
+    cur.cpus = Some(2);
+    base.load_average = Some(0.4);
+    cur.load_average = Some(0.9);
+    assert!(
+        regressions(&base, &cur, &RegressionConfig::default())
+            .warnings
+            .is_empty()
+    );
+    cur.load_average = Some(6.0);
+    let w = regressions(&base, &cur, &RegressionConfig::default()).warnings;
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("more loaded"), "{}", w[0]);
+    cur.cpus = Some(8);
+    let w = regressions(&base, &cur, &RegressionConfig::default()).warnings;
+    assert!(w[0].contains("2 CPUs"), "{w:?}");
+}
