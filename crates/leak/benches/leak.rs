@@ -47,6 +47,7 @@ fn series(kind: &str, n: usize) -> Vec<Sample> {
             let y = match kind {
                 "linear" => 1e9 + 5_000.0 * t,
                 "sawtooth" => 1e9 + 2_000.0 * t + (i % 500) as f64 * 200_000.0,
+                "exponential" => 1e9 + 1e7 * ((t / 2_500.0).exp() - 1.0),
                 _ => 1e9,
             };
             Sample::new(t, (y + noise()) as u64)
@@ -57,8 +58,10 @@ fn series(kind: &str, n: usize) -> Vec<Sample> {
 fn analysis(c: &mut Criterion) {
     let mut g = c.benchmark_group("analyze_10k");
     let config = AnalysisConfig::default();
-    for kind in ["linear", "sawtooth", "flat"] {
+    for kind in ["linear", "exponential", "sawtooth", "flat"] {
         let s = series(kind, 10_000);
+        let want = if kind == "flat" { "none" } else { kind };
+        assert_eq!(analyze(&s, &config, None).pattern.as_str(), want, "{kind}");
         g.bench_function(kind, |b| b.iter(|| black_box(analyze(&s, &config, None))));
     }
     g.finish();

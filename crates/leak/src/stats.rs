@@ -412,10 +412,17 @@ impl ExpFit {
 }
 
 /// Fits `y = a + c e^(k t)` with `c, k > 0` by least squares: for each `k` on a log grid
-/// (then a finer one around the best) `a` and `c` are a linear regression. `t` should start
-/// near 0. O(n) per grid point, 60 grid points.
+/// (then a finer one around the best) `a` and `c` are a linear regression. Above 1,000
+/// points an evenly strided 1,000 are used, so the cost is bounded (60 grid points of at
+/// most 1,000 points each).
 pub(crate) fn exponential_fit(t: &[f64], y: &[f64]) -> Option<ExpFit> {
     let n = t.len().min(y.len());
+    if n > 1000 {
+        let stride = n.div_ceil(1000);
+        let ts: Vec<f64> = t[..n].iter().step_by(stride).copied().collect();
+        let ys: Vec<f64> = y[..n].iter().step_by(stride).copied().collect();
+        return exponential_fit(&ts, &ys);
+    }
     let span = t.get(n.checked_sub(1)?)? - t.first()?;
     if n < 5 || span <= 0.0 {
         return None;
