@@ -481,6 +481,10 @@ async fn the_memory_tier_adapts_when_the_workload_shifts() {
     assert_ne!(t2.to, "lru");
     assert!(t2.best_hit_ratio > t2.current_hit_ratio + 0.1, "{t2:?}");
     let after = run_phase(&cache, 20_000, &mut phase2).await;
+    eprintln!(
+        "workload shift: phase 1 lru {r1:.3}; phase 2 lru {before:.3}, switched to {} (simulated {:.3} -> {:.3}), then {after:.3}",
+        t2.to, t2.current_hit_ratio, t2.best_hit_ratio
+    );
     assert!(
         after > before + 0.2,
         "hit ratio recovers after the switch: {before:.3} -> {after:.3} ({t2:?})"
