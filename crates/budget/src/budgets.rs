@@ -295,8 +295,7 @@ impl Budgets {
                 }
             }
         };
-        let now = self.inner.clock.now();
-        self.update(resource, true, |slot| match slot {
+        self.update(resource, true, |slot, now| match slot {
             Some(state) if state.spec.kind == budget.kind => {
                 let mut fresh = State::new(budget, now);
                 fresh.usage = state.usage;
@@ -508,8 +507,7 @@ impl Budgets {
         f: impl FnOnce(&mut State, Instant),
     ) -> bool {
         let mut configured = false;
-        let now = self.inner.clock.now();
-        self.update(r, cleanup, |slot| {
+        self.update(r, cleanup, |slot, now| {
             if let Some(state) = slot.as_mut() {
                 configured = true;
                 f(state, now);
@@ -518,14 +516,17 @@ impl Budgets {
         configured
     }
 
-    fn update(&self, r: Resource, cleanup: bool, f: impl FnOnce(&mut Option<State>)) {
+    /// Applies `f` (given the current time, read once) to a slot's state, then recomputes
+    /// its level and decision, records and announces a transition, and runs the cleanup
+    /// hooks when they are due.
+    fn update(&self, r: Resource, cleanup: bool, f: impl FnOnce(&mut Option<State>, Instant)) {
         let Some(slot) = self.inner.slots.get(r.index()) else {
             return;
         };
         let now = self.inner.clock.now();
         let (transition, cleanup_due) = {
             let mut guard = lock(&slot.state);
-            f(&mut guard);
+            f(&mut guard, now);
             let Some(state) = guard.as_mut() else {
                 slot.decision
                     .store(Decision::Allow.encode(), Ordering::Release);

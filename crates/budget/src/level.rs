@@ -45,6 +45,7 @@ impl Level {
         }
     }
 
+    #[inline]
     pub(crate) fn from_bits(bits: u64) -> Level {
         match bits & 3 {
             0 => Level::Allow,
