@@ -451,6 +451,35 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics(text in "[tbyes,{}\":0-9.\n #x-]{0,200}", jsonl in proptest::bool::ANY) {
+            let _ = parse_series(&text, jsonl);
+        }
+
+        /// A second reading: rows written in either column order and either format parse
+        /// back to the same samples.
+        #[test]
+        fn written_series_read_back(
+            rows in proptest::collection::vec((0u32..1_000_000, 0u64..(1 << 50)), 2..40),
+            bytes_first in proptest::bool::ANY,
+        ) {
+            let want: Vec<Sample> = rows.iter().map(|&(t, b)| Sample::new(f64::from(t) / 8.0, b)).collect();
+            let mut csv = String::from(if bytes_first { "bytes,t\n" } else { "t,bytes\n" });
+            let mut jsonl = String::new();
+            for s in &want {
+                if bytes_first {
+                    csv.push_str(&format!("{},{}\n", s.bytes, s.t_secs));
+                } else {
+                    csv.push_str(&format!("{},{}\n", s.t_secs, s.bytes));
+                }
+                jsonl.push_str(&format!("{{\"t\": {}, \"bytes\": {}}}\n", s.t_secs, s.bytes));
+            }
+            proptest::prop_assert_eq!(&parse_series(&csv, false).unwrap().samples, &want);
+            proptest::prop_assert_eq!(&parse_series(&jsonl, true).unwrap().samples, &want);
+        }
+    }
+
     #[test]
     fn sparkline_draws_series_and_trend() {
         let samples: Vec<Sample> = (0..100)
