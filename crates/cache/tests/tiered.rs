@@ -823,3 +823,69 @@ async fn write_behind_fills_the_lower_tiers_in_the_background() {
     assert_eq!(Tier::<u64, u64>::usage(&d).entries, 20);
     assert_eq!(d.get_sync::<u64, u64>(&7).unwrap().unwrap().value, 21);
 }
+
+mod model {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Insert(u8, u32),
+        Get(u8),
+        Load(u8, u32),
+        Invalidate(u8),
+        DropMemory(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0..16u8, any::<u32>()).prop_map(|(k, v)| Op::Insert(k, v)),
+            (0..16u8).prop_map(Op::Get),
+            (0..16u8, any::<u32>()).prop_map(|(k, v)| Op::Load(k, v)),
+            (0..16u8).prop_map(Op::Invalidate),
+            (0..16u8).prop_map(Op::DropMemory),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Without capacity pressure or expiry, memory + disk behave like one map, whatever
+        /// the memory tier forgets (the disk answers and the value is promoted back).
+        #[test]
+        fn memory_and_disk_behave_like_a_map(ops in proptest::collection::vec(op(), 1..60)) {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let dir = tempfile::tempdir().unwrap();
+                let mem = MemoryTier::new(1_000, PolicyKind::Lru).unwrap();
+                let cache: TieredCache<u8, u32> = TieredCache::builder()
+                    .tier(mem.clone())
+                    .tier(disk(&dir, 1 << 20))
+                    .build()
+                    .unwrap();
+                let mut model: HashMap<u8, u32> = HashMap::new();
+                for op in ops {
+                    match op {
+                        Op::Insert(k, v) => {
+                            cache.insert(k, v).await;
+                            model.insert(k, v);
+                        }
+                        Op::Get(k) => prop_assert_eq!(cache.get(&k).await, model.get(&k).copied()),
+                        Op::Load(k, v) => {
+                            let got = cache.get_with(&k, || ok(v)).await.unwrap();
+                            let want = *model.entry(k).or_insert(v);
+                            prop_assert_eq!(got, want);
+                        }
+                        Op::Invalidate(k) => {
+                            cache.invalidate(&k).await;
+                            model.remove(&k);
+                        }
+                        Op::DropMemory(k) => mem.remove_now(&k),
+                    }
+                }
+                Ok(())
+            })?;
+        }
+    }
+}
