@@ -135,6 +135,9 @@ pub struct Trend {
     pub end_bytes: f64,
     /// The Mann-Kendall test.
     pub mann_kendall: MannKendall,
+    /// Confidence that the series has a monotone trend, 0..=1 (one minus the
+    /// Mann-Kendall p-value).
+    pub confidence: f64,
     /// R² of a least-squares line (goodness of a linear fit).
     pub r_squared: f64,
     /// Robust standard deviation of the residuals: the noise.

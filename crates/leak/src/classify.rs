@@ -142,6 +142,7 @@ impl<'a> Features<'a> {
             start_bytes: self.ts.at(0.0),
             end_bytes: self.ts.at(self.span),
             mann_kendall: self.mk,
+            confidence: (1.0 - self.mk.p_value).clamp(0.0, 1.0),
             r_squared: self.lin.map_or(0.0, |l| l.r_squared),
             noise_bytes: self.noise,
         }

@@ -98,6 +98,7 @@ fn trend_needs_data_then_measures_the_slope() {
     );
     assert!(trend.mann_kendall.z > 5.0);
     assert!(trend.r_squared > 0.99);
+    assert!(trend.confidence > 0.999 && trend.confidence <= 1.0);
 }
 
 #[test]
