@@ -50,26 +50,41 @@ impl CacheSection {
     }
 
     fn build(&self, args: &Args) -> anyhow::Result<Cache> {
+        // The Redis tier first: a bad --redis URL fails before anything is created.
+        let redis = match &args.redis {
+            Some(url) => {
+                let mut config = RedisTierConfig::new(url.as_str());
+                config.prefix = format!("perfkit-demo:{}:", std::process::id());
+                Some(
+                    RedisTier::new(config)
+                        .with_context(|| format!("the --redis URL {url:?} is not usable"))?,
+                )
+            }
+            None => None,
+        };
         let memory = MemoryTier::new(L1_ENTRIES, PolicyKind::Lru)
             .context("building the memory tier")?
             .named("l1");
+        let _ = self.l1.set(memory.clone());
         let disk = DiskTier::open(DiskTierConfig::new(self.dir.join("l2.redb"), DISK_BYTES))
             .with_context(|| format!("opening the disk tier in {}", self.dir.display()))?;
-        let _ = self.l1.set(memory.clone());
         let mut builder = TieredCache::builder()
             .tier(memory)
             .tier(disk)
             .default_ttl(Duration::from_secs(600))
             .sample_rate(1.0)
             .trace_capacity(20_000);
-        if let Some(url) = &args.redis {
-            let mut config = RedisTierConfig::new(url.as_str());
-            config.prefix = format!("perfkit-demo:{}:", std::process::id());
-            let redis = RedisTier::new(config)
-                .with_context(|| format!("the --redis URL {url:?} is not usable"))?;
+        if let Some(redis) = redis {
             builder = builder.tier(redis);
         }
         Ok(builder.build()?)
+    }
+}
+
+impl Drop for CacheSection {
+    fn drop(&mut self) {
+        // The disk tier's file lives only as long as the demo.
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -164,7 +179,6 @@ impl Section for CacheSection {
         if let Some(l1) = self.l1.get() {
             report.summary = format!("{}; l1 policy now {}", report.summary, l1.policy());
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
         Ok(report)
     }
 }
