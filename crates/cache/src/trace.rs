@@ -455,7 +455,7 @@ fn parse_text(
                     sizes.push(s.min(u64::from(u32::MAX)) as u32);
                 }
             }
-            _ => unreachable!("binary formats are parsed elsewhere"),
+            other => return Err(TraceError::UnknownFormat(other.name().to_owned())),
         }
     }
     if !sizes.is_empty() {
