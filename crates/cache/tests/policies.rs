@@ -234,3 +234,68 @@ fn heavier_than_capacity_is_rejected() {
         assert!(p.is_empty());
     }
 }
+
+fn weighted_lru_reference(keys: &[u64], weights: &[u32], cap: u64) -> u64 {
+    let mut order: Vec<(u64, u64)> = Vec::new(); // (key, weight), most recent last
+    let mut hits = 0;
+    for (&k, &w) in keys.iter().zip(weights) {
+        if let Some(pos) = order.iter().position(|e| e.0 == k) {
+            hits += 1;
+            let e = order.remove(pos);
+            order.push(e);
+            continue;
+        }
+        let w = u64::from(w);
+        if w > cap {
+            continue;
+        }
+        order.push((k, w));
+        while order.iter().map(|e| e.1).sum::<u64>() > cap {
+            order.remove(0);
+        }
+    }
+    hits
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// Weighted LRU (capacity in weight units) against the reference. (No bound by opt is
+    /// claimed with weights: Belady's rule is optimal only for equal weights.)
+    #[test]
+    fn weighted_lru_matches_reference(
+        reqs in proptest::collection::vec((0u64..30, 1u32..5), 0..300),
+        cap in 1u64..20,
+    ) {
+        let keys: Vec<u64> = reqs.iter().map(|r| r.0).collect();
+        // Each key always has the same weight, as in a real trace of fixed-size objects.
+        let weights: Vec<u32> = keys.iter().map(|k| (k % 4) as u32 + 1).collect();
+        let r = simulate(PolicyKind::Lru, cap, &keys, Some(&weights)).unwrap();
+        prop_assert_eq!(r.hits, weighted_lru_reference(&keys, &weights, cap));
+    }
+}
+
+#[test]
+fn tuner_at_full_rate_equals_exact_simulation() {
+    use perfkit_cache::tune::{TuneOptions, tune};
+    let keys = perfkit_cache::synth::zipf(20_000, 5_000, 0.9, 9);
+    let mut opts = TuneOptions::new(200);
+    opts.sample_rate = Some(1.0);
+    opts.min_sampled_capacity = 0;
+    let report = tune(&keys, &opts, &|_, _| {}).unwrap();
+    assert_eq!(report.sample_rate, 1.0);
+    assert_eq!(report.sampled_requests, keys.len());
+    for p in &report.curve {
+        let exact = simulate(p.policy, p.capacity, &keys, None)
+            .unwrap()
+            .hit_ratio();
+        assert!((p.hit_ratio - exact).abs() < 1e-12, "{:?}", p);
+    }
+    let best = report
+        .curve
+        .iter()
+        .filter(|p| p.capacity == 200 && p.policy != PolicyKind::Opt)
+        .map(|p| p.hit_ratio)
+        .fold(0.0, f64::max);
+    assert_eq!(report.hit_ratio(report.recommended, 200), Some(best));
+}
