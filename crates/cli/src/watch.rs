@@ -307,6 +307,7 @@ fn watch(args: &Args, mut target: Target) -> anyhow::Result<i32> {
     let mut term_sent: Option<Instant> = None;
     let mut killed = false;
     let mut interrupted_at: Option<Instant> = None;
+    let mut abandoned = false;
     let mut peak = 0u64;
     let mut samples = 0usize;
 
@@ -326,6 +327,7 @@ fn watch(args: &Args, mut target: Target) -> anyhow::Result<i32> {
         }
         if interrupted_at.is_some_and(|t| t.elapsed() > args.grace) {
             say("interrupted; the child did not exit, leaving it running");
+            abandoned = true;
             break;
         }
         let Ok(s) = sampler.sample() else {
@@ -424,7 +426,8 @@ fn watch(args: &Args, mut target: Target) -> anyhow::Result<i32> {
         }
         // Sleep until the next sample, waking early when the process ends.
         let next = now + args.interval;
-        while Instant::now() < next && !target.ended() && !INTERRUPTED.load(Ordering::SeqCst) {
+        let new_interrupt = || INTERRUPTED.load(Ordering::SeqCst) && interrupted_at.is_none();
+        while Instant::now() < next && !target.ended() && !new_interrupt() {
             std::thread::sleep((next - Instant::now()).min(Duration::from_millis(20)));
         }
     }
@@ -438,6 +441,8 @@ fn watch(args: &Args, mut target: Target) -> anyhow::Result<i32> {
         eprintln!();
     }
     let code = match &mut target {
+        // Interrupted and the child would not stop: do not wait for it.
+        Target::Child(_) if abandoned => 128 + libc::SIGINT,
         Target::Child(child) => {
             let status = child.wait().context("waiting for the child")?;
             use std::os::unix::process::ExitStatusExt as _;
@@ -469,7 +474,11 @@ fn watch(args: &Args, mut target: Target) -> anyhow::Result<i32> {
             path.display()
         ));
     }
-    if matches!(target, Target::Child(_)) {
+    if abandoned {
+        say(&format!(
+            "process {pid} is still running; exiting with status {code}"
+        ));
+    } else if matches!(target, Target::Child(_)) {
         say(&format!("the process exited with status {code}"));
     }
     Ok(code)
