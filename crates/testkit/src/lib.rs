@@ -30,13 +30,26 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// The real test data directory, if present: `$PERFKIT_DATA`, else `<workspace>/../shared/data`.
+/// The real test data directory, if present: `$PERFKIT_DATA`, else `../shared/data` beside
+/// the workspace. The workspace is found from the running test's `CARGO_MANIFEST_DIR` (set by
+/// `cargo test`) or the current directory, falling back to where this crate was compiled, so
+/// a test binary built in one checkout and run from another still finds the data.
 pub fn data_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("PERFKIT_DATA") {
-        Some(v) if !v.is_empty() => PathBuf::from(v),
-        _ => workspace_root().join("..").join("shared").join("data"),
-    };
-    dir.is_dir().then_some(dir)
+    if let Some(v) = std::env::var_os("PERFKIT_DATA").filter(|v| !v.is_empty()) {
+        let dir = PathBuf::from(v);
+        return dir.is_dir().then_some(dir);
+    }
+    let starts = [
+        std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from),
+        std::env::current_dir().ok(),
+        Some(workspace_root()),
+    ];
+    starts.into_iter().flatten().find_map(|start| {
+        start
+            .ancestors()
+            .map(|dir| dir.join("..").join("shared").join("data"))
+            .find(|candidate| candidate.is_dir())
+    })
 }
 
 /// A file under the real data directory, if the directory and the file exist. When they do
