@@ -13,6 +13,11 @@
 //! | `lazy` | [`lazy`] | async lazy resources with preload strategies; preload hints for front ends |
 //! | `bundle` | [`bundle`] | analysis of JavaScript bundler output |
 //!
+//! Optional parts, each an additive feature: `budget-tower` (a tower layer shedding load),
+//! `budget-redis` (a rate budget shared through Redis), `profiler-flamegraph` (SVG flame
+//! graphs), `profiler-otlp` (OTLP export), `cache-tiered` (memory + disk tiers),
+//! `cache-redis` (a Redis tier), `lazy-tower` (an idle detector fed by a tower layer).
+//!
 //! The shared vocabulary (severities, clocks, units, reports) is always available as
 //! [`core`].
 //!
