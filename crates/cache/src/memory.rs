@@ -8,6 +8,7 @@
 //! exactly the simulator's sequence). Misses and writes take the policy lock, then the
 //! write lock.
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
@@ -67,11 +68,18 @@ struct Entry<K, V> {
     key: K,
     value: V,
     weight: u32,
+    /// The policy's handle for the key ([`Policy::slot`]), so that a hit needs no second
+    /// key lookup in the policy; [`NO_SLOT`] when it has none. Kept current under the
+    /// write lock; a stale one is only slower (the policy checks it).
+    slot: u32,
     /// Nanoseconds since the cache's base instant (only read with a time to live).
     written: u64,
     /// Nanoseconds since the base instant of the last access (updated under the read lock).
     accessed: AtomicU64,
 }
+
+/// No policy handle.
+const NO_SLOT: u32 = u32::MAX;
 
 /// A load in progress for one key (single flight).
 struct Flight<V> {
@@ -471,7 +479,8 @@ enum Probe<V> {
 }
 
 enum Lookup<V> {
-    Hit(V),
+    /// The value and the policy handle.
+    Hit(V, u32),
     Expired,
     Absent,
 }
@@ -541,7 +550,7 @@ where
                         e.accessed.store(now, Ordering::Relaxed);
                     }
                 }
-                Lookup::Hit(e.value.clone())
+                Lookup::Hit(e.value.clone(), e.slot)
             }
             _ => Lookup::Absent,
         }
@@ -551,7 +560,7 @@ where
     fn probe(&self, shard: &Shard<K, V>, h: u64, key: &K) -> Probe<V> {
         let now = self.now();
         match self.read(shard, h, key, now) {
-            Lookup::Hit(v) => {
+            Lookup::Hit(v, slot) => {
                 // Apply the hit now when the policy lock is free (always, on one thread);
                 // otherwise leave it in the ring for the lock's holder.
                 let core = match shard.core.try_lock() {
@@ -562,7 +571,7 @@ where
                 match core {
                     Some(mut core) => {
                         shard.drain(&mut core);
-                        core.policy.touch(h);
+                        core.policy.touch_slot(slot, h);
                         bump(&shard.hits, 1);
                     }
                     None => {
@@ -626,21 +635,33 @@ where
             key,
             value,
             weight,
+            slot: NO_SLOT,
             written: now,
             accessed: AtomicU64::new(now),
         };
-        if let Some(e) = map.get_mut(&h) {
-            let old = e.weight;
-            *e = entry;
-            if policy.contains(h) {
-                if old != weight {
-                    policy.set_weight(h, weight, evicted);
+        match map.entry(h) {
+            MapEntry::Occupied(mut place) => {
+                let old = place.get().weight;
+                *place.get_mut() = entry;
+                let kept = if policy.contains(h) {
+                    if old != weight {
+                        policy.set_weight(h, weight, evicted);
+                    }
+                    true
+                } else {
+                    policy.admit(h, weight, evicted)
+                };
+                if kept {
+                    place.get_mut().slot = policy.slot(h).unwrap_or(NO_SLOT);
+                } else {
+                    place.remove();
                 }
-            } else if !policy.admit(h, weight, evicted) {
-                map.remove(&h);
             }
-        } else if policy.admit(h, weight, evicted) {
-            map.insert(h, entry);
+            MapEntry::Vacant(place) => {
+                if policy.admit(h, weight, evicted) {
+                    place.insert(entry).slot = policy.slot(h).unwrap_or(NO_SLOT);
+                }
+            }
         }
         let mut n = 0;
         for k in evicted.drain(..) {
@@ -894,6 +915,10 @@ where
             let mut gone = 0;
             for k in evicted.drain(..) {
                 gone += u64::from(map.remove(&k).is_some());
+            }
+            // The old policy's handles mean nothing to the new one.
+            for (k, e) in map.iter_mut() {
+                e.slot = policy.slot(*k).unwrap_or(NO_SLOT);
             }
             bump(&shard.evictions, gone);
         }

@@ -299,3 +299,38 @@ fn tuner_at_full_rate_equals_exact_simulation() {
         .fold(0.0, f64::max);
     assert_eq!(report.hit_ratio(report.recommended, 200), Some(best));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    /// A hit applied through a remembered slot handle (current, stale after eviction, or
+    /// garbage) does exactly what a hit applied by key does, for every online policy.
+    #[test]
+    fn touch_slot_equals_touch((keys, cap) in trace_strategy(), junk in any::<u32>()) {
+        for kind in PolicyKind::online() {
+            let mut by_key = kind.build(cap as u64).unwrap();
+            let mut by_slot = kind.build(cap as u64).unwrap();
+            let (mut ea, mut eb) = (Vec::new(), Vec::new());
+            let mut slots = std::collections::HashMap::new();
+            for (i, &k) in keys.iter().enumerate() {
+                let slot = if i % 5 == 0 {
+                    junk
+                } else {
+                    slots.get(&k).copied().unwrap_or(junk)
+                };
+                let hit = by_key.touch(k);
+                prop_assert_eq!(hit, by_slot.touch_slot(slot, k), "{} key {}", kind, k);
+                if !hit {
+                    by_key.lookup(k);
+                    by_slot.lookup(k);
+                    prop_assert_eq!(by_key.admit(k, 1, &mut ea), by_slot.admit(k, 1, &mut eb));
+                    if let Some(s) = by_slot.slot(k) {
+                        slots.insert(k, s);
+                    }
+                }
+                prop_assert_eq!(&ea, &eb);
+                prop_assert_eq!(by_key.len(), by_slot.len());
+            }
+        }
+    }
+}

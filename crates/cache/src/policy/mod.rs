@@ -90,6 +90,21 @@ pub trait Policy: Send + fmt::Debug {
         self.contains(key) && self.lookup(key)
     }
 
+    /// An opaque handle to `key`'s place in the policy, valid while it stays resident,
+    /// which [`touch_slot`](Self::touch_slot) uses to skip the key lookup. `None` when
+    /// the key is not resident or the policy has no such handles (the default).
+    fn slot(&self, key: u64) -> Option<u32> {
+        let _ = key;
+        None
+    }
+
+    /// The same as [`touch`](Self::touch), given a handle from [`slot`](Self::slot)
+    /// taken earlier; a stale or unknown handle falls back to looking the key up.
+    fn touch_slot(&mut self, slot: u32, key: u64) -> bool {
+        let _ = slot;
+        self.touch(key)
+    }
+
     /// Changes the weight of a resident key (no-op when absent), evicting as needed; the
     /// key itself is evicted (and reported) when it no longer fits.
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>);

@@ -20,6 +20,8 @@ pub(crate) struct Node {
     pub(crate) bits: u8,
     /// Policy-specific word (LFU frequency).
     pub(crate) aux: u32,
+    /// Whether the node holds a resident key (false once freed).
+    pub(crate) live: bool,
 }
 
 /// Nodes plus a key index.
@@ -46,6 +48,17 @@ impl Table {
         self.index.get(&key).copied()
     }
 
+    /// The node index of `key` given a remembered `slot`, without a key-index probe:
+    /// `Some(slot)` when that node is live and holds `key` (slots are stable while a key
+    /// is resident), otherwise the index's answer.
+    #[inline]
+    pub(crate) fn get_at(&self, slot: u32, key: u64) -> Option<u32> {
+        match self.nodes.get(slot as usize) {
+            Some(n) if n.live && n.key == key => Some(slot),
+            _ => self.get(key),
+        }
+    }
+
     /// Adds a node for `key` (which must not be present) and returns its index.
     pub(crate) fn insert(&mut self, key: u64, weight: u32, tag: u8) -> u32 {
         let node = Node {
@@ -56,6 +69,7 @@ impl Table {
             tag,
             bits: 0,
             aux: 0,
+            live: true,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -73,6 +87,7 @@ impl Table {
 
     /// Removes the node (which must be unlinked from its list) and returns its key.
     pub(crate) fn remove(&mut self, idx: u32) -> u64 {
+        self.nodes[idx as usize].live = false;
         let key = self.nodes[idx as usize].key;
         self.index.remove(&key);
         self.free.push(idx);

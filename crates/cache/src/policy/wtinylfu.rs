@@ -491,6 +491,21 @@ impl Policy for WTinyLfu {
         }
     }
 
+    fn slot(&self, key: u64) -> Option<u32> {
+        self.t.get(key)
+    }
+
+    fn touch_slot(&mut self, slot: u32, key: u64) -> bool {
+        match self.t.get_at(slot, key) {
+            Some(idx) => {
+                self.on_hit(key, idx);
+                self.observe(key, true);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
         if self.t.get(key).is_some() {
             return true;
@@ -505,14 +520,14 @@ impl Policy for WTinyLfu {
         self.sketch.ensure(self.t.len());
         let before = evicted.len();
         self.evict(evicted);
-        if self.t.get(key).is_some() {
-            true
-        } else {
-            // Declined: the newcomer was never resident, so it is not an eviction.
-            if let Some(pos) = evicted[before..].iter().position(|&e| e == key) {
+        // The newcomer is resident unless this call evicted it (no second index probe).
+        match evicted[before..].iter().position(|&e| e == key) {
+            None => true,
+            Some(pos) => {
+                // Declined: the newcomer was never resident, so it is not an eviction.
                 evicted.remove(before + pos);
+                false
             }
-            false
         }
     }
 
