@@ -61,6 +61,12 @@ fn memory_source() -> (Box<dyn MemorySource>, &'static str) {
 }
 
 impl BudgetSection {
+    /// The budgets the demo enforces, for wiring other components' cleanup hooks.
+    #[cfg_attr(not(feature = "cache"), allow(dead_code))]
+    pub(crate) fn budgets(&self) -> &Budgets {
+        &self.budgets
+    }
+
     pub(crate) fn new() -> anyhow::Result<BudgetSection> {
         let budgets = Budgets::new();
         let (source, memory_source) = memory_source();

@@ -30,7 +30,8 @@ type Cache = TieredCache<u64, String>;
 
 pub(crate) struct CacheSection {
     cache: OnceLock<Cache>,
-    l1: OnceLock<MemoryTier<u64, String>>,
+    /// The memory tier, shared with the memory-pressure hook registered with the budgets.
+    l1: Arc<OnceLock<MemoryTier<u64, String>>>,
     dir: PathBuf,
     tuning: Arc<Mutex<Vec<TuningOutcome>>>,
     tuner_busy: Arc<AtomicBool>,
@@ -41,11 +42,24 @@ impl CacheSection {
     pub(crate) fn new() -> Self {
         CacheSection {
             cache: OnceLock::new(),
-            l1: OnceLock::new(),
+            l1: Arc::new(OnceLock::new()),
             dir: std::env::temp_dir().join(format!("perfkit-demo-cache-{}", std::process::id())),
             tuning: Arc::new(Mutex::new(Vec::new())),
             tuner_busy: Arc::new(AtomicBool::new(false)),
             last_tune: Mutex::new(Duration::ZERO),
+        }
+    }
+
+    /// A cleanup hook for a memory budget: when memory is under pressure, the memory tier
+    /// gives back half of its entries, coldest first. Before the cache is built it does
+    /// nothing.
+    #[cfg_attr(not(feature = "budget"), allow(dead_code))]
+    pub(crate) fn memory_pressure_hook(&self) -> impl Fn() + Send + Sync + 'static {
+        let l1 = Arc::clone(&self.l1);
+        move || {
+            if let Some(tier) = l1.get() {
+                tier.shrink_now(0.5);
+            }
         }
     }
 

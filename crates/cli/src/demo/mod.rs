@@ -59,9 +59,24 @@ fn parse_duration_arg(s: &str) -> Result<Duration, String> {
 
 /// The capabilities, in report order, with the section each contributes.
 fn sections() -> Vec<Box<dyn Section>> {
+    #[cfg(feature = "budget")]
+    let budget = budget_section();
+    #[cfg(feature = "cache")]
+    let cache = cache::CacheSection::new();
+    // Cross-component wiring happens here, not in the crates: when the memory budget
+    // throttles, its cleanup hooks shrink the cache's memory tier.
+    #[cfg(all(feature = "budget", feature = "cache"))]
+    if let Some(budget) = &budget {
+        budget
+            .budgets()
+            .register_cleanup("cache memory tier", cache.memory_pressure_hook());
+    }
     vec![
         #[cfg(feature = "budget")]
-        budget_section(),
+        match budget {
+            Some(section) => Box::new(section) as Box<dyn Section>,
+            None => Box::new(Planned("budget")),
+        },
         #[cfg(not(feature = "budget"))]
         Box::new(Planned("budget")),
         #[cfg(feature = "leak")]
@@ -73,7 +88,7 @@ fn sections() -> Vec<Box<dyn Section>> {
         #[cfg(not(feature = "profiler"))]
         Box::new(Planned("profiler")),
         #[cfg(feature = "cache")]
-        Box::new(cache::CacheSection::new()),
+        Box::new(cache),
         #[cfg(not(feature = "cache"))]
         Box::new(Planned("cache")),
         #[cfg(feature = "lazy")]
@@ -95,14 +110,10 @@ fn leak_section() -> Box<dyn Section> {
 }
 
 #[cfg(feature = "budget")]
-fn budget_section() -> Box<dyn Section> {
-    match budget::BudgetSection::new() {
-        Ok(s) => Box::new(s),
-        Err(e) => {
-            tracing::warn!("the budget section could not start: {e:#}");
-            Box::new(Planned("budget"))
-        }
-    }
+fn budget_section() -> Option<budget::BudgetSection> {
+    budget::BudgetSection::new()
+        .inspect_err(|e| tracing::warn!("the budget section could not start: {e:#}"))
+        .ok()
 }
 
 /// The whole demo report, as printed with `--json`.
