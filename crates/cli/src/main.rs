@@ -35,7 +35,7 @@ pub(crate) enum Outcome {
     /// Everything passed: exit 0.
     Success,
     /// A check failed (a budget was exceeded, a regression was found): exit 1.
-    #[allow(dead_code)] // returned by the checking subcommands
+    #[cfg_attr(not(any(feature = "profiler", feature = "bundle")), allow(dead_code))]
     CheckFailed,
 }
 
@@ -52,8 +52,16 @@ pub(crate) struct Cli {
 enum Command {
     /// Run a built-in sample service under perfkit and print a report per capability.
     Demo(demo::Args),
-    /// Print a shell completion script.
-    Completions(completions::Args),
+    /// Memory leaks: classify a memory series and estimate when it runs out of memory.
+    #[cfg(feature = "leak")]
+    Leak(leak::Args),
+    /// Watch any process: memory and CPU from /proc, leak detection, OOM prediction, and
+    /// enforcement (warn, throttle, reject) of --memory and --cpu.
+    #[cfg(feature = "leak")]
+    Watch(watch::Args),
+    /// Analyse saved profiles: flame graphs, regressions against a baseline, suggestions.
+    #[cfg(feature = "profiler")]
+    Profile(profile::Args),
     /// Cache policies: simulate them over a trace, or tune one for a capacity.
     #[cfg(feature = "cache")]
     Cache(cache::Args),
@@ -63,16 +71,8 @@ enum Command {
     /// Analyse JavaScript bundler output: sizes, findings, budgets, diffs, splitChunks.
     #[cfg(feature = "bundle")]
     Bundle(bundle::Args),
-    /// Analyse saved profiles: flame graphs, regressions against a baseline, suggestions.
-    #[cfg(feature = "profiler")]
-    Profile(profile::Args),
-    /// Memory leaks: classify a memory series and estimate when it runs out of memory.
-    #[cfg(feature = "leak")]
-    Leak(leak::Args),
-    /// Watch any process: memory and CPU from /proc, leak detection, OOM prediction, and
-    /// enforcement (warn, throttle, reject) of --memory and --cpu.
-    #[cfg(feature = "leak")]
-    Watch(watch::Args),
+    /// Print a shell completion script.
+    Completions(completions::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<Outcome> {
