@@ -185,6 +185,9 @@ pub struct WTinyLfu {
     shadows: Option<Box<Shadows>>,
     rng: XorShift,
     cfg: WTinyLfuConfig,
+    /// The node of the last admitted key (so that `slot` right after `admit` needs no
+    /// index probe; checked against the node's key, stale is harmless).
+    last_admitted: u32,
 }
 
 impl WTinyLfu {
@@ -216,6 +219,7 @@ impl WTinyLfu {
             shadows: Shadows::new(capacity, &cfg).map(Box::new),
             rng: XorShift::new(0x5eed_1234_abcd_ef01),
             cfg,
+            last_admitted: NIL,
         };
         p.size_segments();
         p
@@ -492,7 +496,7 @@ impl Policy for WTinyLfu {
     }
 
     fn slot(&self, key: u64) -> Option<u32> {
-        self.t.get(key)
+        self.t.get_at(self.last_admitted, key)
     }
 
     fn touch_slot(&mut self, slot: u32, key: u64) -> bool {
@@ -515,6 +519,7 @@ impl Policy for WTinyLfu {
             return false;
         }
         let idx = self.t.insert(key, weight, WINDOW);
+        self.last_admitted = idx;
         self.window.push_front(&mut self.t, idx);
         self.total += u64::from(weight);
         self.sketch.ensure(self.t.len());
