@@ -138,13 +138,6 @@ impl Report for BudgetReport {
         "budget"
     }
 
-    fn severity(&self) -> Severity {
-        self.findings()
-            .iter()
-            .map(|f| f.severity)
-            .max()
-            .unwrap_or(Severity::Ok)
-    }
 
     fn summary(&self) -> String {
         let parts: Vec<String> = self

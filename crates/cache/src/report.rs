@@ -26,13 +26,6 @@ impl Report for CacheReport {
         "cache"
     }
 
-    fn severity(&self) -> Severity {
-        self.findings()
-            .iter()
-            .map(|f| f.severity)
-            .max()
-            .unwrap_or(Severity::Ok)
-    }
 
     fn figures(&self) -> Vec<Figure> {
         vec![

@@ -14,8 +14,10 @@ pub trait Report {
     /// The component's name, such as `"budget"` or `"leak"`.
     fn name(&self) -> &str;
 
-    /// The overall severity: usually the maximum over the findings.
-    fn severity(&self) -> Severity;
+    /// The overall severity. By default the most severe finding's, or `ok` without findings.
+    fn severity(&self) -> Severity {
+        self.findings().iter().map(|f| f.severity).max().unwrap_or(Severity::Ok)
+    }
 
     /// Key figures, in the order they should be shown.
     fn figures(&self) -> Vec<Figure>;

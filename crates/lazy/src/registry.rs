@@ -596,13 +596,6 @@ impl Report for RegistryReport {
         "lazy"
     }
 
-    fn severity(&self) -> Severity {
-        self.findings()
-            .iter()
-            .map(|f| f.severity)
-            .max()
-            .unwrap_or(Severity::Ok)
-    }
 
     fn summary(&self) -> String {
         let loaded = self

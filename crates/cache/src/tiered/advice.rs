@@ -330,13 +330,6 @@ impl Report for CacheReport {
         "cache"
     }
 
-    fn severity(&self) -> Severity {
-        self.findings()
-            .iter()
-            .map(|f| f.severity)
-            .max()
-            .unwrap_or(Severity::Ok)
-    }
 
     fn summary(&self) -> String {
         let tiers: Vec<&str> = self.metrics.tiers.iter().map(|t| t.name.as_str()).collect();
