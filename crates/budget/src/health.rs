@@ -138,7 +138,6 @@ impl Report for BudgetReport {
         "budget"
     }
 
-
     fn summary(&self) -> String {
         let parts: Vec<String> = self
             .health

@@ -26,7 +26,6 @@ impl Report for CacheReport {
         "cache"
     }
 
-
     fn figures(&self) -> Vec<Figure> {
         vec![
             Figure::ratio("hit_ratio", self.stats.hit_ratio()),

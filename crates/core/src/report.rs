@@ -16,7 +16,11 @@ pub trait Report {
 
     /// The overall severity. By default the most severe finding's, or `ok` without findings.
     fn severity(&self) -> Severity {
-        self.findings().iter().map(|f| f.severity).max().unwrap_or(Severity::Ok)
+        self.findings()
+            .iter()
+            .map(|f| f.severity)
+            .max()
+            .unwrap_or(Severity::Ok)
     }
 
     /// Key figures, in the order they should be shown.

@@ -596,7 +596,6 @@ impl Report for RegistryReport {
         "lazy"
     }
 
-
     fn summary(&self) -> String {
         let loaded = self
             .resources

@@ -330,7 +330,6 @@ impl Report for CacheReport {
         "cache"
     }
 
-
     fn summary(&self) -> String {
         let tiers: Vec<&str> = self.metrics.tiers.iter().map(|t| t.name.as_str()).collect();
         format!(
