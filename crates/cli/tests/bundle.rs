@@ -2,12 +2,10 @@
 //! stdout, exit codes 0/1/2), on small builds written here and on the real medium build.
 #![cfg(feature = "bundle")]
 
-use assert_cmd::Command;
-use std::path::Path;
+mod common;
 
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
+use common::perfkit;
+use std::path::Path;
 
 /// A directory with one bundle and its external map (two sources).
 fn write_dir(dir: &Path, extra: usize) {

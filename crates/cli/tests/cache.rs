@@ -2,12 +2,10 @@
 //! with a clear message on bad input. Real traces when ../shared/data is present.
 #![cfg(feature = "cache")]
 
-use assert_cmd::Command;
-use std::path::PathBuf;
+mod common;
 
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
+use common::perfkit;
+use std::path::PathBuf;
 
 fn json(out: &[u8]) -> serde_json::Value {
     serde_json::from_slice(out).expect("stdout is one JSON document")

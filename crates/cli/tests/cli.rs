@@ -1,10 +1,8 @@
 //! The `perfkit` binary's contract: exit codes, `--json`, completions, the demo.
 
-use assert_cmd::Command;
+mod common;
 
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
+use common::perfkit;
 
 #[test]
 fn unknown_subcommand_exits_2_with_a_message() {
@@ -46,17 +44,7 @@ fn completions_for_bash() {
 
 #[test]
 fn demo_json_is_one_document_with_every_capability() {
-    let out = perfkit()
-        .args(["demo", "--duration", "1500ms", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    let doc = common::demo_json(&["--duration", "1500ms"]);
     assert!(
         doc["workload"]["figures"]
             .as_array()

@@ -1,27 +1,12 @@
 //! The demo's budget section, through the built binary's `--json` report.
 #![cfg(feature = "budget")]
 
-use assert_cmd::Command;
+mod common;
 
 #[test]
 fn demo_reports_budget_health_as_json() {
-    let out = Command::cargo_bin("perfkit")
-        .expect("the perfkit binary is built")
-        .args(["demo", "--duration", "2s", "--json", "--concurrency", "4"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
-    let budget = doc["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "budget")
-        .expect("a budget component");
+    let doc = common::demo_json(&["--duration", "2s", "--concurrency", "4"]);
+    let budget = common::component(&doc, "budget");
     let health = &budget["details"]["health"];
     let names: Vec<&str> = health["budgets"]
         .as_array()

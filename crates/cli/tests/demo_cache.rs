@@ -2,27 +2,13 @@
 //! `--redis URL` (against a real redis-server), and a bad URL rejected with exit code 2.
 #![cfg(feature = "cache")]
 
-use assert_cmd::Command;
+mod common;
 
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
+use common::perfkit;
 
+/// The cache component of `perfkit demo --json ARGS...`.
 fn cache_component(args: &[&str]) -> serde_json::Value {
-    let out = perfkit().args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
-    doc["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "cache")
-        .cloned()
-        .expect("a cache component")
+    common::component(&common::demo_json(args), "cache").clone()
 }
 
 fn figure(c: &serde_json::Value, name: &str) -> Option<f64> {
@@ -35,7 +21,7 @@ fn figure(c: &serde_json::Value, name: &str) -> Option<f64> {
 
 #[test]
 fn the_demo_reads_through_memory_and_disk_tiers() {
-    let c = cache_component(&["demo", "--duration", "2s", "--json"]);
+    let c = cache_component(&["--duration", "2s"]);
     assert!(figure(&c, "requests").unwrap() > 0.0, "{c:#}");
     for name in [
         "l1_hit_ratio",
@@ -53,7 +39,7 @@ fn the_demo_reads_through_memory_and_disk_tiers() {
 fn with_redis_the_demo_has_a_third_tier() {
     let server = perfkit_testkit::RedisServer::start();
     let url = server.url();
-    let c = cache_component(&["demo", "--duration", "2s", "--json", "--redis", &url]);
+    let c = cache_component(&["--duration", "2s", "--redis", &url]);
     let tiers = c["details"]["metrics"]["tiers"].as_array().unwrap();
     assert_eq!(tiers.len(), 3);
     assert_eq!(tiers[2]["name"], "redis");

@@ -3,27 +3,12 @@
 
 #![cfg(feature = "leak")]
 
-use assert_cmd::Command;
+mod common;
 
 #[test]
 fn demo_names_the_session_store_leak_with_pattern_and_time_to_limit() {
-    let out = Command::cargo_bin("perfkit")
-        .unwrap()
-        .args(["demo", "--duration", "1500ms", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let leak = doc["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "leak")
-        .expect("a leak section");
+    let doc = common::demo_json(&["--duration", "1500ms"]);
+    let leak = common::component(&doc, "leak");
     let store = &leak["details"]["session_store"];
     assert_eq!(store["leak"], true, "{leak}");
     let pattern = store["pattern"].as_str().unwrap();

@@ -2,12 +2,10 @@
 //! exit code 2 on bad input; and the demo's lazy section.
 #![cfg(feature = "lazy")]
 
-use assert_cmd::Command;
-use std::path::PathBuf;
+mod common;
 
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
+use common::perfkit;
+use std::path::PathBuf;
 
 /// The real manifest, unpacked from `bundle/medium.tar.xz` into `dir`.
 fn real_manifest(dir: &tempfile::TempDir) -> Option<PathBuf> {
@@ -161,22 +159,8 @@ fn bad_input_exits_2_with_a_clear_error() {
 
 #[test]
 fn the_demo_reports_a_model_loaded_on_first_use_and_templates_preloaded_when_idle() {
-    let out = perfkit()
-        .args(["demo", "--duration", "1s", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let lazy = v["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "lazy")
-        .expect("a lazy section");
+    let v = common::demo_json(&["--duration", "1s"]);
+    let lazy = common::component(&v, "lazy");
     let resource = |name: &str| {
         lazy["details"]["resources"]
             .as_array()

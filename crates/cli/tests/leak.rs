@@ -2,13 +2,11 @@
 
 #![cfg(feature = "leak")]
 
-use assert_cmd::Command;
+mod common;
+
+use common::perfkit;
 use std::io::Write as _;
 use tempfile::NamedTempFile;
-
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
 
 fn file(suffix: &str, text: &str) -> NamedTempFile {
     let mut f = tempfile::Builder::new().suffix(suffix).tempfile().unwrap();

@@ -1,13 +1,11 @@
 //! `perfkit profile` and the demo's profiler section: exit codes, JSON documents, files.
 #![cfg(feature = "profiler")]
 
-use assert_cmd::Command;
+mod common;
+
+use common::perfkit;
 use perfkit_profiler::{Profile, SpanRecord, Trace};
 use std::path::Path;
-
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
 
 /// A profile of `n` checkout traces whose `fetch` span takes `fetch_ms` plus jitter.
 fn write_profile(path: &Path, seed: u64, fetch_ms: u64) {
@@ -191,12 +189,7 @@ fn demo_reports_the_profiler_and_saves_a_profile() {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let prof = doc["components"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "profiler")
-        .unwrap();
+    let prof = common::component(&doc, "profiler");
     let kinds: Vec<&str> = prof["findings"]
         .as_array()
         .unwrap()

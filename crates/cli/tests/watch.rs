@@ -4,11 +4,9 @@
 
 #![cfg(feature = "leak")]
 
-use assert_cmd::Command;
+mod common;
 
-fn perfkit() -> Command {
-    Command::cargo_bin("perfkit").expect("the perfkit binary is built")
-}
+use common::perfkit;
 
 fn have_python() -> bool {
     let ok = std::process::Command::new("python3")
