@@ -536,12 +536,20 @@ impl<T> fmt::Debug for Get<'_, T> {
 impl<'a, T: Send + Sync + 'static> Future for Get<'a, T> {
     type Output = Result<&'a T, LazyError>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let lazy: &'a Lazy<T> = self.lazy;
         match lazy.inner.value.get() {
             Some(value) => Poll::Ready(Ok(value)),
-            None => lazy.poll_slow(&mut self.waited, cx),
+            None => {
+                // `waited` goes by value and comes back, rather than by reference: the
+                // future's address then does not escape on the fast path, so the compiler
+                // keeps it in registers (no stores to make it at every call).
+                let mut waited = self.waited;
+                let poll = lazy.poll_slow(&mut waited, cx);
+                self.waited = waited;
+                poll
+            }
         }
     }
 }
