@@ -229,12 +229,14 @@ fn on_dealloc(size: usize) {
     }
 }
 
+/// Counts a reallocation that changed the size by `delta` bytes (new minus old; sizes are
+/// at most `isize::MAX`, so it fits).
 #[inline(always)]
-fn on_realloc(old: usize, new: usize) {
-    let (grow, shrink) = if new >= old {
-        ((new - old) as u64, 0)
+fn on_realloc(delta: i64) {
+    let (grow, shrink) = if delta >= 0 {
+        (delta as u64, 0)
     } else {
-        (0, (old - new) as u64)
+        (0, delta.unsigned_abs())
     };
     match target() {
         Target::Owned(slot) => {
@@ -305,6 +307,107 @@ impl<A> TrackingAllocator<A> {
     }
 }
 
+// The hot paths below are shaped for the code the compiler makes of them: each either
+// returns straight after counting on the thread's own slot, or hands the whole call
+// (counting and forwarding) to a cold function in tail position. The fast path then makes no
+// call but the inner allocator's (a tail call for `dealloc`), so it needs no saved
+// registers beyond the one that carries the size across `alloc`.
+
+/// The calling thread's own slot, if it holds one.
+#[inline(always)]
+fn owned_slot() -> Option<&'static Slot> {
+    // `try_with` only fails after the thread-local storage is gone; the caller then takes
+    // the slow path, which counts on the overflow slot.
+    let ptr = SLOT_PTR.try_with(Cell::get).unwrap_or(std::ptr::null());
+    // SAFETY: SLOT_PTR only ever holds null or a pointer into the static SLOT_TABLE.
+    (!ptr.is_null()).then(|| unsafe { &*ptr })
+}
+
+/// Counts on the thread's own slot when that needs no publication to the shared peak;
+/// `false` (having counted nothing) otherwise.
+#[inline(always)]
+fn count_fast(slot: &Slot, bytes: &AtomicU64, amount: u64, calls: &AtomicU64, delta: i64) -> bool {
+    let d = slot.drift.load(Relaxed).wrapping_add(delta);
+    if !(-PEAK_FLUSH_BYTES..=PEAK_FLUSH_BYTES).contains(&d) {
+        return false;
+    }
+    slot.drift.store(d, Relaxed);
+    bump(bytes, amount);
+    bump(calls, 1);
+    true
+}
+
+/// Counts a returned allocation of `size` bytes (none if `ptr` is null) and returns `ptr`.
+#[inline(always)]
+fn counted_alloc(ptr: *mut u8, size: usize) -> *mut u8 {
+    if !ptr.is_null()
+        && let Some(slot) = owned_slot()
+        && count_fast(
+            slot,
+            &slot.allocated_bytes,
+            size as u64,
+            &slot.allocations,
+            size as i64,
+        )
+    {
+        return ptr;
+    }
+    counted_alloc_slow(ptr, size)
+}
+
+#[cold]
+#[inline(never)]
+fn counted_alloc_slow(ptr: *mut u8, size: usize) -> *mut u8 {
+    if !ptr.is_null() {
+        on_alloc(size);
+    }
+    ptr
+}
+
+/// Counts a returned reallocation that changed the size by `delta` bytes (none if `ptr` is
+/// null) and returns `ptr`. Taking the difference rather than both sizes keeps one value,
+/// not two, alive across the inner allocator's call.
+#[inline(always)]
+fn counted_realloc(ptr: *mut u8, delta: i64) -> *mut u8 {
+    if !ptr.is_null()
+        && delta >= 0
+        && let Some(slot) = owned_slot()
+        && count_fast(
+            slot,
+            &slot.allocated_bytes,
+            delta as u64,
+            &slot.reallocations,
+            delta,
+        )
+    {
+        return ptr;
+    }
+    counted_realloc_slow(ptr, delta)
+}
+
+#[cold]
+#[inline(never)]
+fn counted_realloc_slow(ptr: *mut u8, delta: i64) -> *mut u8 {
+    if !ptr.is_null() {
+        on_realloc(delta);
+    }
+    ptr
+}
+
+impl<A: GlobalAlloc> TrackingAllocator<A> {
+    /// The whole of `dealloc` when the fast path cannot count: counts, then forwards.
+    ///
+    /// # Safety
+    /// As [`GlobalAlloc::dealloc`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
+        on_dealloc(layout.size());
+        // SAFETY: forwarded with the caller's guarantees.
+        unsafe { self.inner.dealloc(ptr, layout) }
+    }
+}
+
 // SAFETY: every method forwards to `inner` with the caller's arguments unchanged and returns
 // its result unchanged; the counting touches only our own statics and never allocates.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
@@ -312,38 +415,42 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for TrackingAllocator<A> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded with the caller's guarantees.
         let ptr = unsafe { self.inner.alloc(layout) };
-        if !ptr.is_null() {
-            on_alloc(layout.size());
-        }
-        ptr
+        counted_alloc(ptr, layout.size())
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwarded with the caller's guarantees.
         let ptr = unsafe { self.inner.alloc_zeroed(layout) };
-        if !ptr.is_null() {
-            on_alloc(layout.size());
-        }
-        ptr
+        counted_alloc(ptr, layout.size())
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // Counted first so that the forward is the last call (a tail call).
-        on_dealloc(layout.size());
-        // SAFETY: forwarded with the caller's guarantees.
-        unsafe { self.inner.dealloc(ptr, layout) }
+        let size = layout.size();
+        if let Some(slot) = owned_slot()
+            && count_fast(
+                slot,
+                &slot.freed_bytes,
+                size as u64,
+                &slot.deallocations,
+                -(size as i64),
+            )
+        {
+            // Counted first so that the forward is the last call (a tail call).
+            // SAFETY: forwarded with the caller's guarantees.
+            return unsafe { self.inner.dealloc(ptr, layout) };
+        }
+        // SAFETY: the caller's guarantees, passed on.
+        unsafe { self.dealloc_slow(ptr, layout) }
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let delta = (new_size as i64).wrapping_sub(layout.size() as i64);
         // SAFETY: forwarded with the caller's guarantees.
         let new = unsafe { self.inner.realloc(ptr, layout, new_size) };
-        if !new.is_null() {
-            on_realloc(layout.size(), new_size);
-        }
-        new
+        counted_realloc(new, delta)
     }
 }
 
