@@ -1,22 +1,16 @@
 //! [`MemoryCache`]: a concurrent in-memory cache, sharded, whose eviction decisions are
 //! made by the same [`Policy`] code the simulator runs.
 //!
-//! Each shard has a read-write lock over its entries and a mutex over its policy. A hit
-//! takes only the read lock and records the access in a small lossy ring buffer; the
-//! buffer is applied to the policy, in order, by whoever holds the policy lock next (the
-//! same reader when the lock is free, as it always is on one thread, so the policy sees
-//! exactly the simulator's sequence). Misses and writes take the policy lock, then the
-//! write lock.
+//! Each shard has one mutex over its entries and its policy: a lookup (hit or miss) is one
+//! lock and unlock, one probe of the shard's map, and the policy's update, in the order the
+//! requests arrive, so on one thread the policy sees exactly the simulator's sequence.
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{
-    Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard,
-    TryLockError,
-};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -64,18 +58,24 @@ impl CacheStats {
     }
 }
 
+/// A cached entry: 32 bytes with its map key for `u64` keys and values, two to a cache
+/// line (the timestamps of expiry live in their own map, only when expiry is on).
 struct Entry<K, V> {
     key: K,
     value: V,
     weight: u32,
     /// The policy's handle for the key ([`Policy::slot`]), so that a hit needs no second
-    /// key lookup in the policy; [`NO_SLOT`] when it has none. Kept current under the
-    /// write lock; a stale one is only slower (the policy checks it).
+    /// key lookup in the policy; [`NO_SLOT`] when it has none. A stale one is only slower
+    /// (the policy checks it).
     slot: u32,
-    /// Nanoseconds since the cache's base instant (only read with a time to live).
+}
+
+/// When an entry was written and last read, in nanoseconds since the cache's base
+/// instant (kept only with a time to live or to idle).
+#[derive(Clone, Copy)]
+struct Times {
     written: u64,
-    /// Nanoseconds since the base instant of the last access (updated under the read lock).
-    accessed: AtomicU64,
+    accessed: u64,
 }
 
 /// No policy handle.
@@ -140,37 +140,96 @@ impl<V: Clone> Flight<V> {
     }
 }
 
-/// What the policy lock guards.
-struct Core<V> {
+/// Hits buffered before they are applied to the policy (see [`Batched`]).
+const BATCH: usize = 32;
+
+/// A shard's policy and the hits not yet applied to it. A hit is queued; the queue is
+/// applied in order when it is full and before any other call reaches the policy (the
+/// only way to it is [`Batched::get`]), so the policy sees exactly the sequence of
+/// requests, while a batch lets it read ahead what the updates touch.
+struct Batched {
     policy: Box<dyn Policy>,
+    pending: Vec<(u32, u64)>,
+}
+
+impl Batched {
+    fn new(policy: Box<dyn Policy>) -> Self {
+        Batched {
+            policy,
+            pending: Vec::with_capacity(BATCH),
+        }
+    }
+
+    /// Queues a hit on `key`, whose policy handle is `slot`.
+    #[inline]
+    fn hit(&mut self, slot: u32, key: u64) {
+        self.pending.push((slot, key));
+        if self.pending.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            self.policy.touch_slots(&self.pending);
+            self.pending.clear();
+        }
+    }
+
+    /// The policy, with every queued hit applied.
+    #[inline]
+    fn get(&mut self) -> &mut dyn Policy {
+        self.flush();
+        &mut *self.policy
+    }
+}
+
+/// What a shard's lock guards.
+struct Core<K, V> {
+    map: U64Map<Entry<K, V>>,
+    /// Expiry timestamps by key hash (empty without expiry).
+    times: U64Map<Times>,
+    policy: Batched,
     evicted: Vec<u64>,
     loading: U64Map<Arc<Flight<V>>>,
 }
 
-/// Hits buffered between policy updates (a power of two).
-const RING: usize = 64;
+impl<K, V> Core<K, V> {
+    /// Drops the evicted keys' entries; returns how many there were.
+    fn drop_evicted(&mut self) -> u64 {
+        let mut n = 0;
+        for k in self.evicted.drain(..) {
+            n += u64::from(self.map.remove(&k).is_some());
+            if !self.times.is_empty() {
+                self.times.remove(&k);
+            }
+        }
+        n
+    }
 
-/// One shard: entries behind a read-write lock, the policy behind a mutex, the lossy ring
-/// of recent hits, and the counters, on their own cache lines.
+    /// Forgets `h` in the map, the timestamps and the policy; returns its entry.
+    fn forget(&mut self, h: u64) -> Option<Entry<K, V>> {
+        let e = self.map.remove(&h)?;
+        if !self.times.is_empty() {
+            self.times.remove(&h);
+        }
+        self.policy.get().remove(h);
+        Some(e)
+    }
+}
+
+/// One shard: its entries and policy behind one mutex, and the counters (written under
+/// the lock, read without it), on their own cache lines.
 #[repr(align(128))]
 struct Shard<K, V> {
-    map: RwLock<U64Map<Entry<K, V>>>,
-    core: Mutex<Core<V>>,
-    ring: [AtomicU64; RING],
-    /// Slots reserved by readers (monotonic).
-    head: AtomicUsize,
-    /// Slots applied to the policy (monotonic; written under the policy lock).
-    tail: AtomicUsize,
-    /// Hits counted under the policy lock (plain stores).
+    core: Mutex<Core<K, V>>,
     hits: AtomicU64,
-    /// Hits counted while another thread held the policy lock (atomic adds).
-    hits_unlocked: AtomicU64,
     misses: AtomicU64,
     evictions: AtomicU64,
     expirations: AtomicU64,
 }
 
-/// Adds to a counter only written under the policy lock: a plain load and store, no
+/// Adds to a counter only written under the shard's lock: a plain load and store, no
 /// atomic read-modify-write on the hot path.
 #[inline]
 fn bump(c: &AtomicU64, by: u64) {
@@ -180,87 +239,23 @@ fn bump(c: &AtomicU64, by: u64) {
 impl<K, V> Shard<K, V> {
     fn new(policy: Box<dyn Policy>) -> Self {
         Shard {
-            map: RwLock::new(U64Map::default()),
             core: Mutex::new(Core {
-                policy,
+                map: U64Map::default(),
+                times: U64Map::default(),
+                policy: Batched::new(policy),
                 evicted: Vec::new(),
                 loading: U64Map::default(),
             }),
-            ring: std::array::from_fn(|_| AtomicU64::new(0)),
-            head: AtomicUsize::new(0),
-            tail: AtomicUsize::new(0),
             hits: AtomicU64::new(0),
-            hits_unlocked: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             evictions: AtomicU64::new(0),
             expirations: AtomicU64::new(0),
         }
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, U64Map<Entry<K, V>>> {
-        self.map.read().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn write(&self) -> RwLockWriteGuard<'_, U64Map<Entry<K, V>>> {
-        self.map.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Core<V>> {
+    #[inline]
+    fn lock(&self) -> MutexGuard<'_, Core<K, V>> {
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Records a hit on `h` for the policy. Returns `false` when it could not (ring full,
-    /// a racing reader, or `h == 0`, the empty-slot marker): the caller then applies the
-    /// hit itself under the lock.
-    #[inline]
-    fn buffer(&self, h: u64) -> bool {
-        if h == 0 {
-            return false;
-        }
-        let head = self.head.load(Ordering::Relaxed);
-        if head.wrapping_sub(self.tail.load(Ordering::Acquire)) >= RING {
-            return false;
-        }
-        if self
-            .head
-            .compare_exchange(
-                head,
-                head.wrapping_add(1),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_err()
-        {
-            return false;
-        }
-        self.ring[head & (RING - 1)].store(h, Ordering::Release);
-        true
-    }
-
-    /// Applies buffered hits to the policy, in order (the caller holds the policy lock).
-    #[inline]
-    fn drain(&self, core: &mut Core<V>) {
-        let head = self.head.load(Ordering::Acquire);
-        let mut tail = self.tail.load(Ordering::Relaxed);
-        if head == tail {
-            return;
-        }
-        while tail != head {
-            let h = self.ring[tail & (RING - 1)].swap(0, Ordering::Acquire);
-            if h == 0 {
-                break; // reserved by a reader, not yet written: next time
-            }
-            core.policy.touch(h);
-            tail = tail.wrapping_add(1);
-        }
-        self.tail.store(tail, Ordering::Release);
-    }
-
-    /// The policy lock, with the buffered hits applied.
-    fn lock_drained(&self) -> MutexGuard<'_, Core<V>> {
-        let mut core = self.lock();
-        self.drain(&mut core);
-        core
     }
 }
 
@@ -478,13 +473,6 @@ enum Probe<V> {
     Miss,
 }
 
-enum Lookup<V> {
-    /// The value and the policy handle.
-    Hit(V, u32),
-    Expired,
-    Absent,
-}
-
 impl<K, V, S> MemoryCache<K, V, S>
 where
     K: Hash + Eq + Send + 'static,
@@ -527,86 +515,74 @@ where
         }
     }
 
-    fn expired(&self, e: &Entry<K, V>, now: u64) -> bool {
+    fn expired(&self, t: &Times, now: u64) -> bool {
         let past = |since: u64, limit: Option<Duration>| {
             limit.is_some_and(|l| {
                 now.saturating_sub(since) >= u64::try_from(l.as_nanos()).unwrap_or(u64::MAX)
             })
         };
-        past(e.written, self.inner.ttl) || past(e.accessed.load(Ordering::Relaxed), self.inner.tti)
+        past(t.written, self.inner.ttl) || past(t.accessed, self.inner.tti)
     }
 
-    /// The read-locked part of a lookup.
+    /// Whether `h`'s entry has expired (never without expiry).
     #[inline]
-    fn read(&self, shard: &Shard<K, V>, h: u64, key: &K, now: u64) -> Lookup<V> {
-        let map = shard.read();
-        match map.get(&h) {
-            Some(e) if e.key == *key => {
-                if self.timed() {
-                    if self.expired(e, now) {
-                        return Lookup::Expired;
-                    }
-                    if self.inner.tti.is_some() {
-                        e.accessed.store(now, Ordering::Relaxed);
-                    }
-                }
-                Lookup::Hit(e.value.clone(), e.slot)
-            }
-            _ => Lookup::Absent,
-        }
+    fn expired_in(&self, core: &Core<K, V>, h: u64, now: u64) -> bool {
+        self.timed() && core.times.get(&h).is_some_and(|t| self.expired(t, now))
     }
 
-    /// A counted lookup that informs the policy.
-    fn probe(&self, shard: &Shard<K, V>, h: u64, key: &K) -> Probe<V> {
+    /// A counted lookup that informs the policy, under the shard's lock.
+    #[inline]
+    fn probe_locked(
+        &self,
+        shard: &Shard<K, V>,
+        core: &mut Core<K, V>,
+        h: u64,
+        key: &K,
+    ) -> Probe<V> {
+        let absent = match core.map.get(&h) {
+            Some(e) if e.key == *key => {
+                let (v, slot) = (e.value.clone(), e.slot);
+                if !self.timed() || self.still_live(core, h) {
+                    core.policy.hit(slot, h);
+                    bump(&shard.hits, 1);
+                    return Probe::Hit(v);
+                }
+                core.forget(h);
+                bump(&shard.expirations, 1);
+                true
+            }
+            Some(_) => false,
+            None => true,
+        };
+        // The map and the policy hold the same keys: an absent key needs no policy probe.
+        if absent {
+            core.policy.get().lookup_absent(h);
+        } else {
+            core.policy.get().lookup(h);
+        }
+        bump(&shard.misses, 1);
+        Probe::Miss
+    }
+
+    /// With expiry on: whether `h`'s entry is live, recording the access when it is.
+    #[cold]
+    fn still_live(&self, core: &mut Core<K, V>, h: u64) -> bool {
         let now = self.now();
-        match self.read(shard, h, key, now) {
-            Lookup::Hit(v, slot) => {
-                // Apply the hit now when the policy lock is free (always, on one thread);
-                // otherwise leave it in the ring for the lock's holder.
-                let core = match shard.core.try_lock() {
-                    Ok(core) => Some(core),
-                    Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-                    Err(TryLockError::WouldBlock) => None,
-                };
-                match core {
-                    Some(mut core) => {
-                        shard.drain(&mut core);
-                        core.policy.touch_slot(slot, h);
-                        bump(&shard.hits, 1);
-                    }
-                    None => {
-                        shard.hits_unlocked.fetch_add(1, Ordering::Relaxed);
-                        if !shard.buffer(h) {
-                            shard.lock_drained().policy.touch(h);
-                        }
-                    }
-                }
-                Probe::Hit(v)
+        match core.times.get_mut(&h) {
+            Some(t) if self.expired(t, now) => false,
+            Some(t) => {
+                t.accessed = now;
+                true
             }
-            found => {
-                let mut core = shard.lock_drained();
-                if matches!(found, Lookup::Expired) {
-                    let mut map = shard.write();
-                    if let Some(e) = map.get(&h)
-                        && e.key == *key
-                        && self.expired(e, now)
-                    {
-                        map.remove(&h);
-                        core.policy.remove(h);
-                        bump(&shard.expirations, 1);
-                    }
-                }
-                core.policy.lookup(h);
-                bump(&shard.misses, 1);
-                Probe::Miss
-            }
+            None => true,
         }
     }
 
     /// The value for `key`, if cached and live. Counts a hit or a miss.
     pub fn get(&self, key: &K) -> Option<V> {
         let h = self.hash(key);
-        match self.probe(self.shard(h), h, key) {
+        let shard = self.shard(h);
+        match self.probe_locked(shard, &mut shard.lock(), h, key) {
             Probe::Hit(v) => Some(v),
             Probe::Miss => None,
         }
@@ -616,28 +592,29 @@ where
     pub fn contains_key(&self, key: &K) -> bool {
         let h = self.hash(key);
         let now = self.now();
-        self.shard(h)
-            .read()
+        let core = self.shard(h).lock();
+        core.map
             .get(&h)
-            .is_some_and(|e| e.key == *key && !self.expired(e, now))
+            .is_some_and(|e| e.key == *key && !self.expired_in(&core, h, now))
     }
 
-    /// Inserts under the policy lock (the caller's), taking the write lock.
-    fn insert_locked(&self, shard: &Shard<K, V>, core: &mut Core<V>, h: u64, key: K, value: V) {
+    /// Inserts under the shard's lock (the caller's).
+    fn insert_locked(&self, shard: &Shard<K, V>, core: &mut Core<K, V>, h: u64, key: K, value: V) {
         let weight = self.inner.weigher.as_ref().map_or(1, |w| w(&key, &value));
-        let now = self.now();
+        core.evicted.clear();
         let Core {
-            policy, evicted, ..
+            map,
+            times,
+            policy,
+            evicted,
+            ..
         } = core;
-        evicted.clear();
-        let mut map = shard.write();
+        let policy = policy.get();
         let entry = Entry {
             key,
             value,
             weight,
             slot: NO_SLOT,
-            written: now,
-            accessed: AtomicU64::new(now),
         };
         match map.entry(h) {
             MapEntry::Occupied(mut place) => {
@@ -655,6 +632,7 @@ where
                     place.get_mut().slot = policy.slot(h).unwrap_or(NO_SLOT);
                 } else {
                     place.remove();
+                    times.remove(&h);
                 }
             }
             MapEntry::Vacant(place) => {
@@ -663,12 +641,17 @@ where
                 }
             }
         }
-        let mut n = 0;
-        for k in evicted.drain(..) {
-            if map.remove(&k).is_some() {
-                n += 1;
-            }
+        if self.timed() && map.contains_key(&h) {
+            let now = self.now();
+            times.insert(
+                h,
+                Times {
+                    written: now,
+                    accessed: now,
+                },
+            );
         }
+        let n = core.drop_evicted();
         if n > 0 {
             bump(&shard.evictions, n);
         }
@@ -679,21 +662,16 @@ where
     pub fn insert(&self, key: K, value: V) {
         let h = self.hash(&key);
         let shard = self.shard(h);
-        let mut core = shard.lock_drained();
-        self.insert_locked(shard, &mut core, h, key, value);
+        self.insert_locked(shard, &mut shard.lock(), h, key, value);
     }
 
     /// Removes `key`, returning its value if it was cached.
     pub fn remove(&self, key: &K) -> Option<V> {
         let h = self.hash(key);
         let shard = self.shard(h);
-        let mut core = shard.lock_drained();
-        let mut map = shard.write();
-        match map.get(&h) {
-            Some(e) if e.key == *key => {
-                core.policy.remove(h);
-                map.remove(&h).map(|e| e.value)
-            }
+        let mut core = shard.lock();
+        match core.map.get(&h) {
+            Some(e) if e.key == *key => core.forget(h).map(|e| e.value),
             _ => None,
         }
     }
@@ -707,17 +685,14 @@ where
         let mut load = Some(load);
         let mut first = true;
         loop {
+            let mut core = shard.lock();
             let probe = if first {
-                self.probe(shard, h, &key)
+                self.probe_locked(shard, &mut core, h, &key)
             } else {
-                self.peek(shard, h, &key)
+                self.peek_locked(&core, h, &key)
             };
             first = false;
             if let Probe::Hit(v) = probe {
-                return v;
-            }
-            let mut core = shard.lock_drained();
-            if let Probe::Hit(v) = self.peek(shard, h, &key) {
                 return v;
             }
             if let Some(f) = core.loading.get(&h).cloned() {
@@ -757,18 +732,15 @@ where
         let mut load = Some(load);
         let mut first = true;
         loop {
-            let probe = if first {
-                self.probe(shard, h, &key)
-            } else {
-                self.peek(shard, h, &key)
-            };
-            first = false;
-            if let Probe::Hit(v) = probe {
-                return v;
-            }
             let waiting = {
-                let mut core = shard.lock_drained();
-                if let Probe::Hit(v) = self.peek(shard, h, &key) {
+                let mut core = shard.lock();
+                let probe = if first {
+                    self.probe_locked(shard, &mut core, h, &key)
+                } else {
+                    self.peek_locked(&core, h, &key)
+                };
+                first = false;
+                if let Probe::Hit(v) = probe {
                     return v;
                 }
                 match core.loading.get(&h).cloned() {
@@ -803,18 +775,18 @@ where
     }
 
     /// A lookup that is not counted (used when re-checking around a load).
-    fn peek(&self, shard: &Shard<K, V>, h: u64, key: &K) -> Probe<V> {
-        let now = self.now();
-        let map = shard.read();
-        match map.get(&h) {
-            Some(e) if e.key == *key && !self.expired(e, now) => Probe::Hit(e.value.clone()),
+    fn peek_locked(&self, core: &Core<K, V>, h: u64, key: &K) -> Probe<V> {
+        match core.map.get(&h) {
+            Some(e) if e.key == *key && !self.expired_in(core, h, self.now()) => {
+                Probe::Hit(e.value.clone())
+            }
             _ => Probe::Miss,
         }
     }
 
     /// Number of cached entries (expired ones not yet dropped included).
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| s.read().len()).sum()
+        self.inner.shards.iter().map(|s| s.lock().map.len()).sum()
     }
 
     /// Whether the cache holds nothing.
@@ -827,7 +799,7 @@ where
         self.inner
             .shards
             .iter()
-            .map(|s| s.lock().policy.weight())
+            .map(|s| s.lock().policy.get().weight())
             .sum()
     }
 
@@ -838,14 +810,14 @@ where
 
     /// The eviction policy in use.
     pub fn policy(&self) -> PolicyKind {
-        self.inner.shards[0].lock().policy.kind()
+        self.inner.shards[0].lock().policy.get().kind()
     }
 
     /// Hit, miss, eviction and expiry counts (relaxed reads, no lock).
     pub fn stats(&self) -> CacheStats {
         let mut s = CacheStats::default();
         for sh in self.inner.shards.iter() {
-            s.hits += sh.hits.load(Ordering::Relaxed) + sh.hits_unlocked.load(Ordering::Relaxed);
+            s.hits += sh.hits.load(Ordering::Relaxed);
             s.misses += sh.misses.load(Ordering::Relaxed);
             s.evictions += sh.evictions.load(Ordering::Relaxed);
             s.expirations += sh.expirations.load(Ordering::Relaxed);
@@ -871,17 +843,13 @@ where
         self.inner.capacity.store(capacity, Ordering::Relaxed);
         let n = self.inner.shards.len();
         for (i, shard) in self.inner.shards.iter().enumerate() {
-            let mut core = shard.lock_drained();
-            let Core {
-                policy, evicted, ..
-            } = &mut *core;
-            evicted.clear();
-            policy.set_capacity(shard_capacity(capacity, n, i), evicted);
-            let mut map = shard.write();
-            let mut gone = 0;
-            for k in evicted.drain(..) {
-                gone += u64::from(map.remove(&k).is_some());
-            }
+            let mut core = shard.lock();
+            let core = &mut *core;
+            core.evicted.clear();
+            core.policy
+                .get()
+                .set_capacity(shard_capacity(capacity, n, i), &mut core.evicted);
+            let gone = core.drop_evicted();
             bump(&shard.evictions, gone);
         }
     }
@@ -893,32 +861,27 @@ where
             return Err(BuildError::OfflinePolicy(kind));
         }
         for shard in self.inner.shards.iter() {
-            let mut core = shard.lock_drained();
-            let cap = core.policy.capacity();
+            let mut core = shard.lock();
+            let core = &mut *core;
+            let cap = core.policy.get().capacity();
             let mut next = kind
                 .build(cap)
                 .map_err(|_| BuildError::OfflinePolicy(kind))?;
-            let mut residents = Vec::with_capacity(core.policy.len());
+            let mut residents = Vec::with_capacity(core.policy.get().len());
             core.policy
+                .get()
                 .for_each_resident(&mut |k, w| residents.push((k, w)));
-            let Core {
-                policy, evicted, ..
-            } = &mut *core;
-            evicted.clear();
+            core.evicted.clear();
             for (k, w) in residents {
-                if !next.admit(k, w, evicted) {
-                    evicted.push(k);
+                if !next.admit(k, w, &mut core.evicted) {
+                    core.evicted.push(k);
                 }
             }
-            *policy = next;
-            let mut map = shard.write();
-            let mut gone = 0;
-            for k in evicted.drain(..) {
-                gone += u64::from(map.remove(&k).is_some());
-            }
+            core.policy = Batched::new(next);
+            let gone = core.drop_evicted();
             // The old policy's handles mean nothing to the new one.
-            for (k, e) in map.iter_mut() {
-                e.slot = policy.slot(*k).unwrap_or(NO_SLOT);
+            for (k, e) in core.map.iter_mut() {
+                e.slot = core.policy.get().slot(*k).unwrap_or(NO_SLOT);
             }
             bump(&shard.evictions, gone);
         }
@@ -934,16 +897,15 @@ where
         let now = self.now();
         let mut total = 0;
         for shard in self.inner.shards.iter() {
-            let mut core = shard.lock_drained();
-            let mut map = shard.write();
-            let dead: Vec<u64> = map
+            let mut core = shard.lock();
+            let dead: Vec<u64> = core
+                .times
                 .iter()
-                .filter(|(_, e)| self.expired(e, now))
+                .filter(|(_, t)| self.expired(t, now))
                 .map(|(h, _)| *h)
                 .collect();
             for h in &dead {
-                map.remove(h);
-                core.policy.remove(*h);
+                core.forget(*h);
             }
             bump(&shard.expirations, dead.len() as u64);
             total += dead.len();
@@ -954,12 +916,14 @@ where
     /// Removes every entry (statistics are kept).
     pub fn clear(&self) {
         for shard in self.inner.shards.iter() {
-            let mut core = shard.lock_drained();
-            let mut map = shard.write();
-            for h in map.keys() {
-                core.policy.remove(*h);
+            let mut core = shard.lock();
+            let core = &mut *core;
+            let policy = core.policy.get();
+            for h in core.map.keys() {
+                policy.remove(*h);
             }
-            map.clear();
+            core.map.clear();
+            core.times.clear();
         }
     }
 }
@@ -987,7 +951,7 @@ where
     fn complete(&mut self, key: K, value: V) {
         let shard = self.cache.shard(self.h);
         {
-            let mut core = shard.lock_drained();
+            let mut core = shard.lock();
             core.loading.remove(&self.h);
             self.cache
                 .insert_locked(shard, &mut core, self.h, key, value.clone());

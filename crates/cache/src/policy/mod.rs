@@ -73,6 +73,13 @@ pub trait Policy: Send + fmt::Debug {
     /// capacity is never admitted).
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool;
 
+    /// A request for `key` that the caller knows is not resident (the memory cache's own
+    /// map said so): the same as a [`lookup`](Self::lookup) that misses, which policies
+    /// with a key index may answer without probing it.
+    fn lookup_absent(&mut self, key: u64) {
+        self.lookup(key);
+    }
+
     /// A full request: [`lookup`](Self::lookup) and, on a miss, [`admit`](Self::admit).
     fn access(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> Access {
         if self.lookup(key) {
@@ -103,6 +110,15 @@ pub trait Policy: Send + fmt::Debug {
     fn touch_slot(&mut self, slot: u32, key: u64) -> bool {
         let _ = slot;
         self.touch(key)
+    }
+
+    /// [`touch_slot`](Self::touch_slot) for each `(slot, key)` in order: the memory
+    /// cache's buffered hits. Policies may first read ahead what the updates will touch
+    /// so that their cache misses overlap.
+    fn touch_slots(&mut self, batch: &[(u32, u64)]) {
+        for &(slot, key) in batch {
+            self.touch_slot(slot, key);
+        }
     }
 
     /// Changes the weight of a resident key (no-op when absent), evicting as needed; the

@@ -97,6 +97,13 @@ impl FrequencySketch {
         self.door_bits(h).into_iter().all(bit)
     }
 
+    /// Reads the first word of `key`'s block (a read-ahead: see `Table::warm`).
+    #[inline]
+    pub(crate) fn warm(&self, key: u64) -> u64 {
+        let block = ((mix64(key) & self.block_mask) << 3) as usize;
+        self.table.get(block).copied().unwrap_or(0)
+    }
+
     /// Records one request for `key`.
     pub(crate) fn increment(&mut self, key: u64) {
         let h = mix64(key);

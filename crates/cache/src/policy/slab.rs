@@ -61,28 +61,18 @@ impl Table {
 
     /// Adds a node for `key` (which must not be present) and returns its index.
     pub(crate) fn insert(&mut self, key: u64, weight: u32, tag: u8) -> u32 {
-        let node = Node {
-            key,
-            prev: NIL,
-            next: NIL,
-            weight,
-            tag,
-            bits: 0,
-            aux: 0,
-            live: true,
-        };
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.nodes[i as usize] = node;
-                i
-            }
-            None => {
-                self.nodes.push(node);
-                (self.nodes.len() - 1) as u32
-            }
-        };
+        let idx = alloc(&mut self.nodes, &mut self.free, key, weight, tag);
         self.index.insert(key, idx);
         idx
+    }
+
+    /// Adds a node for `key` and returns its index, or `None` (and changes nothing) when
+    /// `key` is already present: one index probe for both.
+    pub(crate) fn try_insert(&mut self, key: u64, weight: u32, tag: u8) -> Option<u32> {
+        let std::collections::hash_map::Entry::Vacant(place) = self.index.entry(key) else {
+            return None;
+        };
+        Some(*place.insert(alloc(&mut self.nodes, &mut self.free, key, weight, tag)))
     }
 
     /// Removes the node (which must be unlinked from its list) and returns its key.
@@ -92,6 +82,24 @@ impl Table {
         self.index.remove(&key);
         self.free.push(idx);
         key
+    }
+
+    /// Reads the node at `slot` and its list neighbours and folds their keys: a
+    /// read-ahead, so that a batch of updates finds them in cache (the loads of a batch are
+    /// independent, so their misses overlap instead of following one another).
+    #[inline]
+    pub(crate) fn warm(&self, slot: u32) -> u64 {
+        let Some(n) = self.nodes.get(slot as usize) else {
+            return 0;
+        };
+        let mut acc = n.key;
+        if let Some(p) = self.nodes.get(n.prev as usize) {
+            acc ^= p.key;
+        }
+        if let Some(q) = self.nodes.get(n.next as usize) {
+            acc ^= q.key;
+        }
+        acc
     }
 
     #[inline]
@@ -106,6 +114,30 @@ impl Table {
 
     pub(crate) fn len(&self) -> usize {
         self.index.len()
+    }
+}
+
+/// Takes a free node (or a new one) for `key` and returns its index.
+fn alloc(nodes: &mut Vec<Node>, free: &mut Vec<u32>, key: u64, weight: u32, tag: u8) -> u32 {
+    let node = Node {
+        key,
+        prev: NIL,
+        next: NIL,
+        weight,
+        tag,
+        bits: 0,
+        aux: 0,
+        live: true,
+    };
+    match free.pop() {
+        Some(i) => {
+            nodes[i as usize] = node;
+            i
+        }
+        None => {
+            nodes.push(node);
+            (nodes.len() - 1) as u32
+        }
     }
 }
 

@@ -510,15 +510,33 @@ impl Policy for WTinyLfu {
         }
     }
 
-    fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
-        if self.t.get(key).is_some() {
-            return true;
+    fn touch_slots(&mut self, batch: &[(u32, u64)]) {
+        let mut acc = 0u64;
+        for &(slot, key) in batch {
+            acc ^= self.t.warm(slot) ^ self.sketch.warm(key);
         }
-        self.sketch.increment(key);
+        std::hint::black_box(acc);
+        for &(slot, key) in batch {
+            self.touch_slot(slot, key);
+        }
+    }
+
+    fn lookup_absent(&mut self, key: u64) {
+        self.observe(key, false);
+    }
+
+    fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
         if u64::from(weight) > self.cap {
+            if self.t.get(key).is_some() {
+                return true;
+            }
+            self.sketch.increment(key);
             return false;
         }
-        let idx = self.t.insert(key, weight, WINDOW);
+        let Some(idx) = self.t.try_insert(key, weight, WINDOW) else {
+            return true;
+        };
+        self.sketch.increment(key);
         self.last_admitted = idx;
         self.window.push_front(&mut self.t, idx);
         self.total += u64::from(weight);
