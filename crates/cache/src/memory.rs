@@ -213,7 +213,7 @@ impl<K, V> Core<K, V> {
         if !self.times.is_empty() {
             self.times.remove(&h);
         }
-        self.policy.get().remove(h);
+        self.policy.get().remove_slot(e.slot, h);
         Some(e)
     }
 }
@@ -237,7 +237,9 @@ fn bump(c: &AtomicU64, by: u64) {
 }
 
 impl<K, V> Shard<K, V> {
-    fn new(policy: Box<dyn Policy>) -> Self {
+    fn new(mut policy: Box<dyn Policy>) -> Self {
+        // The map's entries keep the policy's handles: the policy needs no index of its own.
+        policy.detach_index();
         Shard {
             core: Mutex::new(Core {
                 map: U64Map::default(),
@@ -539,7 +541,7 @@ where
         h: u64,
         key: &K,
     ) -> Probe<V> {
-        let absent = match core.map.get(&h) {
+        match core.map.get(&h) {
             Some(e) if e.key == *key => {
                 let (v, slot) = (e.value.clone(), e.slot);
                 if !self.timed() || self.still_live(core, h) {
@@ -549,16 +551,15 @@ where
                 }
                 core.forget(h);
                 bump(&shard.expirations, 1);
-                true
+                core.policy.get().lookup_absent(h);
             }
-            Some(_) => false,
-            None => true,
-        };
-        // The map and the policy hold the same keys: an absent key needs no policy probe.
-        if absent {
-            core.policy.get().lookup_absent(h);
-        } else {
-            core.policy.get().lookup(h);
+            // Another key with the same hash: for the policy, `h` is resident.
+            Some(e) => {
+                let slot = e.slot;
+                core.policy.get().touch_slot(slot, h);
+            }
+            // The map and the policy hold the same keys: no policy probe.
+            None => core.policy.get().lookup_absent(h),
         }
         bump(&shard.misses, 1);
         Probe::Miss
@@ -618,19 +619,21 @@ where
         };
         match map.entry(h) {
             MapEntry::Occupied(mut place) => {
-                let old = place.get().weight;
+                let (old, slot) = (place.get().weight, place.get().slot);
                 *place.get_mut() = entry;
-                let kept = if policy.contains(h) {
+                let kept = if policy.contains_slot(slot, h) {
                     if old != weight {
-                        policy.set_weight(h, weight, evicted);
+                        policy.set_weight_slot(slot, h, weight, evicted);
                     }
+                    place.get_mut().slot = slot;
+                    true
+                } else if policy.admit(h, weight, evicted) {
+                    place.get_mut().slot = policy.slot(h).unwrap_or(NO_SLOT);
                     true
                 } else {
-                    policy.admit(h, weight, evicted)
+                    false
                 };
-                if kept {
-                    place.get_mut().slot = policy.slot(h).unwrap_or(NO_SLOT);
-                } else {
+                if !kept {
                     place.remove();
                     times.remove(&h);
                 }
@@ -867,21 +870,28 @@ where
             let mut next = kind
                 .build(cap)
                 .map_err(|_| BuildError::OfflinePolicy(kind))?;
+            next.detach_index();
             let mut residents = Vec::with_capacity(core.policy.get().len());
             core.policy
                 .get()
                 .for_each_resident(&mut |k, w| residents.push((k, w)));
             core.evicted.clear();
+            // The old policy's handles mean nothing to the new one: each admitted key's
+            // handle is taken right after its admission.
+            let mut slots = Vec::with_capacity(residents.len());
             for (k, w) in residents {
-                if !next.admit(k, w, &mut core.evicted) {
+                if next.admit(k, w, &mut core.evicted) {
+                    slots.push((k, next.slot(k).unwrap_or(NO_SLOT)));
+                } else {
                     core.evicted.push(k);
                 }
             }
             core.policy = Batched::new(next);
             let gone = core.drop_evicted();
-            // The old policy's handles mean nothing to the new one.
-            for (k, e) in core.map.iter_mut() {
-                e.slot = core.policy.get().slot(*k).unwrap_or(NO_SLOT);
+            for (k, slot) in slots {
+                if let Some(e) = core.map.get_mut(&k) {
+                    e.slot = slot;
+                }
             }
             bump(&shard.evictions, gone);
         }
@@ -919,8 +929,8 @@ where
             let mut core = shard.lock();
             let core = &mut *core;
             let policy = core.policy.get();
-            for h in core.map.keys() {
-                policy.remove(*h);
+            for (h, e) in core.map.iter() {
+                policy.remove_slot(e.slot, *h);
             }
             core.map.clear();
             core.times.clear();

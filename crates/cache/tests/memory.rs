@@ -205,6 +205,75 @@ fn resize_and_switch_policy_online() {
 }
 
 #[test]
+fn switching_to_and_from_wtinylfu_keeps_entries_reachable() {
+    // W-TinyLfu in a MemoryCache keeps no key index of its own (the entries hold its
+    // handles): after a switch every handle must be the new policy's.
+    let c: MemoryCache<u64, u64> = MemoryCache::builder()
+        .capacity(200)
+        .shards(2)
+        .policy(PolicyKind::Lru)
+        .build()
+        .unwrap();
+    for k in 0..150 {
+        c.insert(k, k * 10);
+    }
+    for kind in [
+        PolicyKind::WTinyLfu,
+        PolicyKind::S3Fifo,
+        PolicyKind::WTinyLfu,
+    ] {
+        c.set_policy(kind).unwrap();
+        assert_eq!(c.weight(), c.len() as u64, "{kind}");
+        let value = |k: u64| if k < 1000 { k * 10 } else { k };
+        let resident: Vec<u64> = (0..150)
+            .chain(1000..1400)
+            .filter(|k| c.contains_key(k))
+            .collect();
+        assert_eq!(resident.len(), c.len(), "{kind}");
+        for &k in &resident {
+            assert_eq!(c.get(&k), Some(value(k)), "{kind}");
+        }
+        // Removing through the new handles leaves the policy and the map agreeing.
+        for &k in resident.iter().step_by(3) {
+            assert_eq!(c.remove(&k), Some(value(k)));
+        }
+        assert_eq!(c.weight(), c.len() as u64, "{kind}");
+        for k in 1000..1400 {
+            c.insert(k, k);
+            c.get(&(k - 3));
+        }
+        assert!(c.len() <= 200);
+        assert_eq!(c.weight(), c.len() as u64, "{kind}");
+        for k in 0..150 {
+            c.insert(k, k * 10);
+        }
+    }
+}
+
+#[test]
+fn weights_change_through_the_handles() {
+    let c: MemoryCache<u64, String> = MemoryCache::builder()
+        .capacity(100)
+        .shards(1)
+        .weigher(|_, v: &String| v.len() as u32)
+        .build()
+        .unwrap();
+    c.insert(1, "a".repeat(10));
+    c.insert(2, "b".repeat(10));
+    assert_eq!(c.weight(), 20);
+    c.insert(1, "a".repeat(30));
+    assert_eq!(c.weight(), 40);
+    assert_eq!(c.get(&1).map(|v| v.len()), Some(30));
+    // Heavier than the whole cache: dropped, and the policy forgets it too.
+    c.insert(2, "b".repeat(200));
+    assert_eq!(c.get(&2), None);
+    assert_eq!(c.weight(), 30);
+    assert_eq!(c.remove(&1).map(|v| v.len()), Some(30));
+    assert_eq!(c.weight(), 0);
+    assert!(c.is_empty());
+}
+
+#[test]
 fn single_flight_loads_once() {
     let c: MemoryCache<u32, u32> = MemoryCache::builder().capacity(100).build().unwrap();
     let loads = Arc::new(AtomicUsize::new(0));

@@ -112,6 +112,37 @@ pub trait Policy: Send + fmt::Debug {
         self.touch(key)
     }
 
+    /// Whether `key`, whose handle from [`slot`](Self::slot) is `slot`, is resident.
+    fn contains_slot(&self, slot: u32, key: u64) -> bool {
+        let _ = slot;
+        self.contains(key)
+    }
+
+    /// [`remove`](Self::remove), given the key's handle.
+    fn remove_slot(&mut self, slot: u32, key: u64) -> bool {
+        let _ = slot;
+        self.remove(key)
+    }
+
+    /// [`set_weight`](Self::set_weight), given the key's handle.
+    fn set_weight_slot(&mut self, slot: u32, key: u64, weight: u32, evicted: &mut Vec<u64>) {
+        let _ = slot;
+        self.set_weight(key, weight, evicted);
+    }
+
+    /// Lets the caller keep the map from keys to handles: from now on it reaches
+    /// residents only through the `*_slot` methods with the handle [`slot`](Self::slot)
+    /// gave right after [`admit`](Self::admit), calls
+    /// [`lookup_absent`](Self::lookup_absent) for misses, and never admits a resident
+    /// key; the key-based [`lookup`](Self::lookup), [`touch`](Self::touch),
+    /// [`contains`](Self::contains), [`remove`](Self::remove) and
+    /// [`set_weight`](Self::set_weight) then see no resident. Saves the policy's own
+    /// index (a probe and a write per admission and per eviction). Only an empty policy
+    /// can detach; returns whether it did (`false` by default: nothing changes).
+    fn detach_index(&mut self) -> bool {
+        false
+    }
+
     /// [`touch_slot`](Self::touch_slot) for each `(slot, key)` in order: the memory
     /// cache's buffered hits. Policies may first read ahead what the updates will touch
     /// so that their cache misses overlap.

@@ -5,10 +5,16 @@
 
 use crate::hash::mix64;
 
+/// The eight words (64 counters) that hold the four counters of the keys mapped to it,
+/// aligned so that a key's counters are one cache line.
+#[derive(Debug, Clone, Copy, Default)]
+#[repr(align(64))]
+struct Block([u64; 8]);
+
 /// A frequency sketch sized for a cache of `capacity` entries.
 #[derive(Debug, Clone)]
 pub(crate) struct FrequencySketch {
-    table: Vec<u64>,
+    table: Vec<Block>,
     block_mask: u64,
     door: Vec<u64>,
     door_mask: u64,
@@ -35,7 +41,7 @@ impl FrequencySketch {
         let sample = 10 * cap.max(1);
         let door_bits = (sample * 16).next_power_of_two().clamp(64, 1 << 24);
         FrequencySketch {
-            table: vec![0; words],
+            table: vec![Block::default(); words / 8],
             block_mask: (words as u64 / 8) - 1,
             door: if doorkeeper {
                 vec![0; (door_bits / 64) as usize]
@@ -54,9 +60,10 @@ impl FrequencySketch {
     /// the table has fewer words than that, up to the size the capacity calls for.
     #[inline]
     pub(crate) fn ensure(&mut self, entries: usize) {
-        if entries > self.table.len() && self.table.len() < self.max_words {
+        let len = self.table.len() * 8;
+        if entries > len && len < self.max_words {
             let words = entries.next_power_of_two().min(self.max_words);
-            self.table = vec![0; words];
+            self.table = vec![Block::default(); words / 8];
             self.block_mask = (words as u64 / 8) - 1;
         }
     }
@@ -67,18 +74,19 @@ impl FrequencySketch {
         self.sample
     }
 
+    /// The block of `h` and its four counters: (word in the block, bit shift).
     #[inline]
-    fn slots(&self, h: u64) -> [(usize, u32); 4] {
-        let block = ((h & self.block_mask) << 3) as usize;
+    fn slots(&self, h: u64) -> (usize, [(usize, u32); 4]) {
+        let block = (h & self.block_mask) as usize;
         let g = mix64(h ^ 0x9e37_79b9_7f4a_7c15);
         let mut out = [(0usize, 0u32); 4];
         for (i, slot) in out.iter_mut().enumerate() {
             let byte = (g >> (i * 8)) & 0xff;
-            let word = block + (i << 1) + (byte & 1) as usize;
+            let word = (i << 1) + (byte & 1) as usize;
             let nibble = ((byte >> 1) & 15) as u32;
             *slot = (word, nibble << 2);
         }
-        out
+        (block, out)
     }
 
     #[inline]
@@ -100,8 +108,8 @@ impl FrequencySketch {
     /// Reads the first word of `key`'s block (a read-ahead: see `Table::warm`).
     #[inline]
     pub(crate) fn warm(&self, key: u64) -> u64 {
-        let block = ((mix64(key) & self.block_mask) << 3) as usize;
-        self.table.get(block).copied().unwrap_or(0)
+        let block = (mix64(key) & self.block_mask) as usize;
+        self.table.get(block).map_or(0, |b| b.0[0])
     }
 
     /// Records one request for `key`.
@@ -113,8 +121,10 @@ impl FrequencySketch {
                 self.door[(x >> 6) as usize] |= 1 << (x & 63);
             }
         } else {
-            for (word, shift) in self.slots(h) {
-                let w = &mut self.table[word];
+            let (block, slots) = self.slots(h);
+            let b = &mut self.table[block].0;
+            for (word, shift) in slots {
+                let w = &mut b[word];
                 if (*w >> shift) & 15 < 15 {
                     *w += 1 << shift;
                 }
@@ -129,8 +139,10 @@ impl FrequencySketch {
     pub(crate) fn frequency(&self, key: u64) -> u32 {
         let h = mix64(key);
         let mut min = 15u32;
-        for (word, shift) in self.slots(h) {
-            min = min.min(((self.table[word] >> shift) & 15) as u32);
+        let (block, slots) = self.slots(h);
+        let b = &self.table[block].0;
+        for (word, shift) in slots {
+            min = min.min(((b[word] >> shift) & 15) as u32);
         }
         if self.doorkeeper && self.door_contains(h) {
             min += 1;
@@ -141,7 +153,7 @@ impl FrequencySketch {
     /// Ages every counter by half and clears the doorkeeper.
     fn reset(&mut self) {
         let mut odd = 0u64;
-        for w in &mut self.table {
+        for w in self.table.iter_mut().flat_map(|b| b.0.iter_mut()) {
             odd += u64::from((*w & ODD_MASK).count_ones());
             *w = (*w >> 1) & HALF_MASK;
         }

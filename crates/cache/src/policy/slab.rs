@@ -7,8 +7,9 @@ use crate::hash::U64Map;
 /// "No node".
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// One tracked key.
+/// One tracked key: 32 bytes, aligned so that a node never straddles two cache lines.
 #[derive(Debug, Clone, Copy)]
+#[repr(align(32))]
 pub(crate) struct Node {
     pub(crate) key: u64,
     pub(crate) prev: u32,
@@ -30,6 +31,10 @@ pub(crate) struct Table {
     nodes: Vec<Node>,
     free: Vec<u32>,
     index: U64Map<u32>,
+    /// Whether the caller keeps the key index (see [`Table::detach_index`]).
+    detached: bool,
+    /// Live nodes (kept when detached; the index's length otherwise).
+    live: usize,
 }
 
 impl Table {
@@ -40,7 +45,22 @@ impl Table {
             nodes: Vec::with_capacity(n),
             free: Vec::new(),
             index: U64Map::with_capacity_and_hasher(n, Default::default()),
+            detached: false,
+            live: 0,
         }
+    }
+
+    /// Stops keeping the key index: the caller maps keys to node indexes itself (the
+    /// memory cache keeps them in its entries) and addresses nodes only through them
+    /// ([`get_at`](Self::get_at)); [`get`](Self::get) then finds nothing and inserts do not
+    /// check for duplicates. Only an empty table can detach; returns whether it did.
+    pub(crate) fn detach_index(&mut self) -> bool {
+        if self.live > 0 || !self.index.is_empty() {
+            return false;
+        }
+        self.index = U64Map::default();
+        self.detached = true;
+        true
     }
 
     #[inline]
@@ -62,16 +82,23 @@ impl Table {
     /// Adds a node for `key` (which must not be present) and returns its index.
     pub(crate) fn insert(&mut self, key: u64, weight: u32, tag: u8) -> u32 {
         let idx = alloc(&mut self.nodes, &mut self.free, key, weight, tag);
-        self.index.insert(key, idx);
+        self.live += 1;
+        if !self.detached {
+            self.index.insert(key, idx);
+        }
         idx
     }
 
     /// Adds a node for `key` and returns its index, or `None` (and changes nothing) when
     /// `key` is already present: one index probe for both.
     pub(crate) fn try_insert(&mut self, key: u64, weight: u32, tag: u8) -> Option<u32> {
+        if self.detached {
+            return Some(self.insert(key, weight, tag));
+        }
         let std::collections::hash_map::Entry::Vacant(place) = self.index.entry(key) else {
             return None;
         };
+        self.live += 1;
         Some(*place.insert(alloc(&mut self.nodes, &mut self.free, key, weight, tag)))
     }
 
@@ -79,7 +106,10 @@ impl Table {
     pub(crate) fn remove(&mut self, idx: u32) -> u64 {
         self.nodes[idx as usize].live = false;
         let key = self.nodes[idx as usize].key;
-        self.index.remove(&key);
+        self.live -= 1;
+        if !self.detached {
+            self.index.remove(&key);
+        }
         self.free.push(idx);
         key
     }
@@ -113,7 +143,7 @@ impl Table {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.live
     }
 }
 
@@ -232,5 +262,33 @@ impl List {
             f(n.key, n.weight);
             i = n.prev;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_fill_half_a_cache_line() {
+        assert_eq!(std::mem::size_of::<Node>(), 32);
+        assert_eq!(std::mem::align_of::<Node>(), 32);
+    }
+
+    #[test]
+    fn a_detached_table_keeps_no_index() {
+        let mut t = Table::with_capacity(4);
+        let a = t.insert(7, 1, 0);
+        assert!(!t.detach_index(), "only an empty table detaches");
+        t.remove(a);
+        assert!(t.detach_index());
+        let b = t.try_insert(9, 1, 0).unwrap_or(NIL);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.get(9), None);
+        assert_eq!(t.get_at(b, 9), Some(b));
+        assert_eq!(t.get_at(b, 8), None);
+        assert_eq!(t.remove(b), 9);
+        assert_eq!(t.get_at(b, 9), None);
+        assert_eq!(t.len(), 0);
     }
 }

@@ -438,6 +438,29 @@ impl WTinyLfu {
         }
     }
 
+    /// Changes the weight of the resident at `idx`, evicting as needed.
+    fn reweigh(&mut self, idx: u32, weight: u32, evicted: &mut Vec<u64>) {
+        let tag = self.t.node(idx).tag;
+        let old = self.t.node(idx).weight;
+        let mut l = *self.list(tag);
+        l.reweigh(&mut self.t, idx, weight);
+        *self.list(tag) = l;
+        self.total = self.total - u64::from(old) + u64::from(weight);
+        if u64::from(weight) > self.cap {
+            self.unlink(idx);
+            self.drop_resident(idx, evicted);
+        }
+        self.demote_protected();
+        self.evict(evicted);
+    }
+
+    /// Forgets the resident at `idx` (an explicit removal).
+    fn forget(&mut self, idx: u32) {
+        self.unlink(idx);
+        self.total -= u64::from(self.t.node(idx).weight);
+        self.t.remove(idx);
+    }
+
     /// Moves `amount` weight units of target between the window and the protected segment.
     fn adjust(&mut self, amount: f64) {
         if amount > 0.0 {
@@ -555,27 +578,31 @@ impl Policy for WTinyLfu {
     }
 
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
-        let Some(idx) = self.t.get(key) else { return };
-        let tag = self.t.node(idx).tag;
-        let old = self.t.node(idx).weight;
-        let mut l = *self.list(tag);
-        l.reweigh(&mut self.t, idx, weight);
-        *self.list(tag) = l;
-        self.total = self.total - u64::from(old) + u64::from(weight);
-        if u64::from(weight) > self.cap {
-            self.unlink(idx);
-            self.drop_resident(idx, evicted);
+        if let Some(idx) = self.t.get(key) {
+            self.reweigh(idx, weight, evicted);
         }
-        self.demote_protected();
-        self.evict(evicted);
+    }
+
+    fn set_weight_slot(&mut self, slot: u32, key: u64, weight: u32, evicted: &mut Vec<u64>) {
+        if let Some(idx) = self.t.get_at(slot, key) {
+            self.reweigh(idx, weight, evicted);
+        }
     }
 
     fn remove(&mut self, key: u64) -> bool {
         match self.t.get(key) {
             Some(idx) => {
-                self.unlink(idx);
-                self.total -= u64::from(self.t.node(idx).weight);
-                self.t.remove(idx);
+                self.forget(idx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_slot(&mut self, slot: u32, key: u64) -> bool {
+        match self.t.get_at(slot, key) {
+            Some(idx) => {
+                self.forget(idx);
                 true
             }
             None => false,
@@ -584,6 +611,14 @@ impl Policy for WTinyLfu {
 
     fn contains(&self, key: u64) -> bool {
         self.t.get(key).is_some()
+    }
+
+    fn contains_slot(&self, slot: u32, key: u64) -> bool {
+        self.t.get_at(slot, key).is_some()
+    }
+
+    fn detach_index(&mut self) -> bool {
+        self.t.detach_index()
     }
 
     fn len(&self) -> usize {
