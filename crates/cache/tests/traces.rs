@@ -205,17 +205,24 @@ fn real_traces_have_the_documented_counts() {
     }
 }
 
-/// SHARDS at a 10 % rate against exact simulation on the shared traces over 1M requests,
-/// at capacities where the scaled cache holds at least 1000 entries. Within a point on
-/// cloudphysics_w106 (and on orm-busy, measured 0.4-0.6); scarab-recs, whose estimate swings by +-2 points with the
-/// choice of sampled keys, is measured 0.7-1.3 points low and held to 1.5.
+/// The tuner's sampler at a 10 % rate against exact simulation on the shared traces over
+/// 1M requests, at capacities where the scaled cache holds at least 1000 entries, for
+/// three choices of sampled keys: within a point (measured at most 0.72 over eight
+/// salts). One known exception has its own bound: W-TinyLFU on cloudphysics_w106 at 50k
+/// is estimated 0.6-1.2 points high, the full-size adaptive window lagging the scaled one.
+/// Plain SHARDS is checked to be worse on scarab-recs, so that the test shows what the
+/// stratification buys.
 #[test]
 fn sampled_estimates_are_within_a_point() {
-    use perfkit_cache::tune::{estimate, sample_trace};
+    use perfkit_cache::tune::{Sample, estimate, sample_keys, sample_trace, sample_trace_salted};
     use perfkit_cache::{PolicyKind, simulate};
-    for (file, caps, bound) in [
-        ("misc/cloudphysics_w106.trace.xz", &[20_000u64][..], 1.0),
-        ("misc/scarab-recs.trace.xz", &[20_000][..], 1.5),
+    for (file, caps) in [
+        (
+            "misc/scarab-recs.trace.xz",
+            &[10_000u64, 20_000, 50_000][..],
+        ),
+        ("misc/cloudphysics_w106.trace.xz", &[20_000, 50_000][..]),
+        ("cache2k/orm-busy.trace.xz", &[10_000, 20_000][..]),
     ] {
         let Some(path) = data_file(&format!("cache-traces/{file}")) else {
             return;
@@ -223,15 +230,43 @@ fn sampled_estimates_are_within_a_point() {
         let keys = read_trace(&path, TraceFormat::Auto).unwrap().keys;
         assert!(keys.len() > 1_000_000);
         for &cap in caps {
-            let sample = sample_trace(&keys, 0.1, cap);
+            let samples = [
+                sample_trace(&keys, 0.1, cap),
+                sample_trace_salted(&keys, 0.1, cap, 0x9e37_79b9_7f4a_7c15),
+                sample_trace_salted(&keys, 0.1, cap, 0xd1b5_4a32_d192_ed03),
+            ];
             for kind in [PolicyKind::Lru, PolicyKind::WTinyLfu] {
                 let exact = 100.0 * simulate(kind, cap, &keys, None).unwrap().hit_ratio();
-                let est = 100.0 * estimate(kind, cap, &sample).unwrap();
-                eprintln!("{file} {kind} @ {cap}: exact {exact:.2} sampled {est:.2}");
-                assert!(
-                    (est - exact).abs() <= bound,
-                    "{file} {kind} @ {cap}: {est:.2} vs {exact:.2}"
-                );
+                let bound = if file.contains("cloudphysics")
+                    && cap == 50_000
+                    && kind == PolicyKind::WTinyLfu
+                {
+                    1.5
+                } else {
+                    1.0
+                };
+                for sample in &samples {
+                    let est = 100.0 * estimate(kind, cap, sample).unwrap();
+                    eprintln!("{file} {kind} @ {cap}: exact {exact:.2} sampled {est:.2}");
+                    assert!(
+                        (est - exact).abs() <= bound,
+                        "{file} {kind} @ {cap}: {est:.2} vs {exact:.2}"
+                    );
+                }
+                if file.contains("scarab") {
+                    let plain = sample_keys(&keys, 0.1);
+                    let plain = Sample {
+                        hot: vec![false; plain.len()],
+                        keys: plain,
+                        rate: 0.1,
+                        hot_keys: 0,
+                    };
+                    let est = 100.0 * estimate(kind, cap, &plain).unwrap();
+                    assert!(
+                        (est - exact).abs() > 1.0,
+                        "plain SHARDS is expected to miss by more than a point here: {est:.2} vs {exact:.2}"
+                    );
+                }
             }
         }
     }
