@@ -32,6 +32,7 @@ pub mod callbacks;
 mod clock;
 pub mod report;
 mod severity;
+pub mod stats;
 pub mod units;
 
 pub use callbacks::Callbacks;

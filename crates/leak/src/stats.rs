@@ -255,29 +255,7 @@ fn fenwick_sum(tree: &[u32], count: usize) -> u64 {
     total
 }
 
-/// The standard normal survival function P(Z > x), from an erfc approximation accurate to
-/// about 1e-7.
-pub(crate) fn normal_sf(x: f64) -> f64 {
-    0.5 * erfc(x / std::f64::consts::SQRT_2)
-}
-
-fn erfc(x: f64) -> f64 {
-    // Numerical Recipes' erfcc (Chebyshev), fractional error < 1.2e-7.
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 { r } else { 2.0 - r }
-}
+pub(crate) use perfkit_core::stats::normal_sf;
 
 /// An ordinary least-squares line with its coefficient of determination.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -112,28 +112,7 @@ fn environment_warnings(baseline: &Profile, current: &Profile) -> Vec<String> {
     out
 }
 
-/// Standard normal upper tail `P(Z > z)`, through `erfc` (W. J. Cody's rational
-/// approximation as in Numerical Recipes' `erfcc`, relative error below 1.2e-7).
-pub fn normal_sf(z: f64) -> f64 {
-    0.5 * erfc(z / std::f64::consts::SQRT_2)
-}
-
-fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 { r } else { 2.0 - r }
-}
+pub use perfkit_core::stats::normal_sf;
 
 /// One-sided Mann-Whitney U test that `current` tends to be larger than `baseline`,
 /// computed from the histograms' buckets (values in one bucket are ties), with the normal
