@@ -33,7 +33,7 @@ pub enum BuildError {
     OfflinePolicy(PolicyKind),
 }
 
-/// Hit, miss and eviction counts (sums over the shards, read without locking).
+/// Hit, miss and eviction counts (sums over the shards).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CacheStats {
     /// Lookups that found a live entry.
@@ -147,9 +147,10 @@ const BATCH: usize = 32;
 /// applied in order when it is full and before any other call reaches the policy (the
 /// only way to it is [`Batched::get`]), so the policy sees exactly the sequence of
 /// requests, while a batch lets it read ahead what the updates touch.
+#[repr(C)]
 struct Batched {
-    policy: Box<dyn Policy>,
     pending: Vec<(u32, u64)>,
+    policy: Box<dyn Policy>,
 }
 
 impl Batched {
@@ -184,12 +185,16 @@ impl Batched {
     }
 }
 
-/// What a shard's lock guards.
+/// What a shard's lock guards. The fields a hit writes or reads (the lock word before
+/// them, the queue of hits, the counts, the map's header) come first, in the shard's
+/// first 128 bytes: with several threads, they are the lines that move between cores.
+#[repr(C)]
 struct Core<K, V> {
+    policy: Batched,
+    counts: CacheStats,
     map: U64Map<Entry<K, V>>,
     /// Expiry timestamps by key hash (empty without expiry).
     times: U64Map<Times>,
-    policy: Batched,
     evicted: Vec<u64>,
     loading: U64Map<Arc<Flight<V>>>,
 }
@@ -218,22 +223,10 @@ impl<K, V> Core<K, V> {
     }
 }
 
-/// One shard: its entries and policy behind one mutex, and the counters (written under
-/// the lock, read without it), on their own cache lines.
+/// One shard: its entries, policy and counts behind one mutex, on cache lines of its own.
 #[repr(align(128))]
 struct Shard<K, V> {
     core: Mutex<Core<K, V>>,
-    hits: AtomicU64,
-    misses: AtomicU64,
-    evictions: AtomicU64,
-    expirations: AtomicU64,
-}
-
-/// Adds to a counter only written under the shard's lock: a plain load and store, no
-/// atomic read-modify-write on the hot path.
-#[inline]
-fn bump(c: &AtomicU64, by: u64) {
-    c.store(c.load(Ordering::Relaxed) + by, Ordering::Relaxed);
 }
 
 impl<K, V> Shard<K, V> {
@@ -242,16 +235,13 @@ impl<K, V> Shard<K, V> {
         policy.detach_index();
         Shard {
             core: Mutex::new(Core {
+                policy: Batched::new(policy),
+                counts: CacheStats::default(),
                 map: U64Map::default(),
                 times: U64Map::default(),
-                policy: Batched::new(policy),
                 evicted: Vec::new(),
                 loading: U64Map::default(),
             }),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
-            evictions: AtomicU64::new(0),
-            expirations: AtomicU64::new(0),
         }
     }
 
@@ -534,23 +524,17 @@ where
 
     /// A counted lookup that informs the policy, under the shard's lock.
     #[inline]
-    fn probe_locked(
-        &self,
-        shard: &Shard<K, V>,
-        core: &mut Core<K, V>,
-        h: u64,
-        key: &K,
-    ) -> Probe<V> {
+    fn probe_locked(&self, core: &mut Core<K, V>, h: u64, key: &K) -> Probe<V> {
         match core.map.get(&h) {
             Some(e) if e.key == *key => {
                 let (v, slot) = (e.value.clone(), e.slot);
                 if !self.timed() || self.still_live(core, h) {
                     core.policy.hit(slot, h);
-                    bump(&shard.hits, 1);
+                    core.counts.hits += 1;
                     return Probe::Hit(v);
                 }
                 core.forget(h);
-                bump(&shard.expirations, 1);
+                core.counts.expirations += 1;
                 core.policy.get().lookup_absent(h);
             }
             // Another key with the same hash: for the policy, `h` is resident.
@@ -561,7 +545,7 @@ where
             // The map and the policy hold the same keys: no policy probe.
             None => core.policy.get().lookup_absent(h),
         }
-        bump(&shard.misses, 1);
+        core.counts.misses += 1;
         Probe::Miss
     }
 
@@ -583,7 +567,7 @@ where
     pub fn get(&self, key: &K) -> Option<V> {
         let h = self.hash(key);
         let shard = self.shard(h);
-        match self.probe_locked(shard, &mut shard.lock(), h, key) {
+        match self.probe_locked(&mut shard.lock(), h, key) {
             Probe::Hit(v) => Some(v),
             Probe::Miss => None,
         }
@@ -600,7 +584,7 @@ where
     }
 
     /// Inserts under the shard's lock (the caller's).
-    fn insert_locked(&self, shard: &Shard<K, V>, core: &mut Core<K, V>, h: u64, key: K, value: V) {
+    fn insert_locked(&self, core: &mut Core<K, V>, h: u64, key: K, value: V) {
         let weight = self.inner.weigher.as_ref().map_or(1, |w| w(&key, &value));
         core.evicted.clear();
         let Core {
@@ -654,10 +638,7 @@ where
                 },
             );
         }
-        let n = core.drop_evicted();
-        if n > 0 {
-            bump(&shard.evictions, n);
-        }
+        core.counts.evictions += core.drop_evicted();
     }
 
     /// Inserts or replaces `key`. The policy may decline a new key (admission filter, or
@@ -665,7 +646,7 @@ where
     pub fn insert(&self, key: K, value: V) {
         let h = self.hash(&key);
         let shard = self.shard(h);
-        self.insert_locked(shard, &mut shard.lock(), h, key, value);
+        self.insert_locked(&mut shard.lock(), h, key, value);
     }
 
     /// Removes `key`, returning its value if it was cached.
@@ -690,7 +671,7 @@ where
         loop {
             let mut core = shard.lock();
             let probe = if first {
-                self.probe_locked(shard, &mut core, h, &key)
+                self.probe_locked(&mut core, h, &key)
             } else {
                 self.peek_locked(&core, h, &key)
             };
@@ -738,7 +719,7 @@ where
             let waiting = {
                 let mut core = shard.lock();
                 let probe = if first {
-                    self.probe_locked(shard, &mut core, h, &key)
+                    self.probe_locked(&mut core, h, &key)
                 } else {
                     self.peek_locked(&core, h, &key)
                 };
@@ -816,14 +797,16 @@ where
         self.inner.shards[0].lock().policy.get().kind()
     }
 
-    /// Hit, miss, eviction and expiry counts (relaxed reads, no lock).
+    /// Hit, miss, eviction and expiry counts: kept per shard under its lock (plain adds,
+    /// nothing shared between cores on the hot path), summed here.
     pub fn stats(&self) -> CacheStats {
         let mut s = CacheStats::default();
         for sh in self.inner.shards.iter() {
-            s.hits += sh.hits.load(Ordering::Relaxed);
-            s.misses += sh.misses.load(Ordering::Relaxed);
-            s.evictions += sh.evictions.load(Ordering::Relaxed);
-            s.expirations += sh.expirations.load(Ordering::Relaxed);
+            let c = sh.lock().counts;
+            s.hits += c.hits;
+            s.misses += c.misses;
+            s.evictions += c.evictions;
+            s.expirations += c.expirations;
         }
         s
     }
@@ -852,8 +835,7 @@ where
             core.policy
                 .get()
                 .set_capacity(shard_capacity(capacity, n, i), &mut core.evicted);
-            let gone = core.drop_evicted();
-            bump(&shard.evictions, gone);
+            core.counts.evictions += core.drop_evicted();
         }
     }
 
@@ -887,13 +869,12 @@ where
                 }
             }
             core.policy = Batched::new(next);
-            let gone = core.drop_evicted();
+            core.counts.evictions += core.drop_evicted();
             for (k, slot) in slots {
                 if let Some(e) = core.map.get_mut(&k) {
                     e.slot = slot;
                 }
             }
-            bump(&shard.evictions, gone);
         }
         Ok(())
     }
@@ -917,7 +898,7 @@ where
             for h in &dead {
                 core.forget(*h);
             }
-            bump(&shard.expirations, dead.len() as u64);
+            core.counts.expirations += dead.len() as u64;
             total += dead.len();
         }
         total
@@ -964,7 +945,7 @@ where
             let mut core = shard.lock();
             core.loading.remove(&self.h);
             self.cache
-                .insert_locked(shard, &mut core, self.h, key, value.clone());
+                .insert_locked(&mut core, self.h, key, value.clone());
         }
         self.done = true;
         self.flight.finish(Some(value));
