@@ -1,13 +1,12 @@
 //! LRU and FIFO: one queue; LRU moves a hit to the front, FIFO does not.
 
-use super::slab::{List, Table};
+use super::slab::Queues;
 use super::{Policy, PolicyKind};
 
 /// One queue, evicting from the tail; `PROMOTE` moves hits to the head.
 #[derive(Debug)]
 pub struct Queue<const PROMOTE: bool> {
-    t: Table,
-    list: List,
+    q: Queues<1>,
     cap: u64,
 }
 
@@ -20,17 +19,15 @@ impl<const PROMOTE: bool> Queue<PROMOTE> {
     /// An empty policy with `capacity` weight units.
     pub fn new(capacity: u64) -> Self {
         Queue {
-            t: Table::with_capacity(capacity as usize),
-            list: List::default(),
+            q: Queues::with_capacity(capacity as usize),
             cap: capacity,
         }
     }
 
     fn evict_to_fit(&mut self, evicted: &mut Vec<u64>) {
-        while self.list.weight > self.cap && !self.list.is_empty() {
-            let idx = self.list.tail;
-            self.list.unlink(&mut self.t, idx);
-            evicted.push(self.t.remove(idx));
+        while self.q.weight() > self.cap && self.q.len() > 0 {
+            let idx = self.q.list(0).tail;
+            evicted.push(self.q.drop_node(idx));
         }
     }
 }
@@ -46,10 +43,10 @@ impl<const PROMOTE: bool> Policy for Queue<PROMOTE> {
 
     #[inline]
     fn lookup(&mut self, key: u64) -> bool {
-        match self.t.get(key) {
+        match self.q.t.get(key) {
             Some(idx) => {
                 if PROMOTE {
-                    self.list.move_to_front(&mut self.t, idx);
+                    self.q.move_to_front(idx);
                 }
                 true
             }
@@ -63,47 +60,35 @@ impl<const PROMOTE: bool> Policy for Queue<PROMOTE> {
     }
 
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
-        if u64::from(weight) > self.cap || self.t.get(key).is_some() {
-            return self.t.get(key).is_some();
+        if u64::from(weight) > self.cap || self.q.t.get(key).is_some() {
+            return self.q.t.get(key).is_some();
         }
-        let idx = self.t.insert(key, weight, 0);
-        self.list.push_front(&mut self.t, idx);
+        self.q.insert(key, weight, 0);
         self.evict_to_fit(evicted);
         true
     }
 
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
-        if let Some(idx) = self.t.get(key) {
-            self.list.reweigh(&mut self.t, idx, weight);
-            if u64::from(weight) > self.cap {
-                self.list.unlink(&mut self.t, idx);
-                evicted.push(self.t.remove(idx));
-            }
+        if let Some(idx) = self.q.t.get(key) {
+            self.q.reweigh(idx, weight, self.cap, evicted);
             self.evict_to_fit(evicted);
         }
     }
 
     fn remove(&mut self, key: u64) -> bool {
-        match self.t.get(key) {
-            Some(idx) => {
-                self.list.unlink(&mut self.t, idx);
-                self.t.remove(idx);
-                true
-            }
-            None => false,
-        }
+        self.q.remove_key(key)
     }
 
     fn contains(&self, key: u64) -> bool {
-        self.t.get(key).is_some()
+        self.q.t.get(key).is_some()
     }
 
     fn len(&self) -> usize {
-        self.list.len
+        self.q.len()
     }
 
     fn weight(&self) -> u64 {
-        self.list.weight
+        self.q.weight()
     }
 
     fn capacity(&self) -> u64 {
@@ -116,6 +101,6 @@ impl<const PROMOTE: bool> Policy for Queue<PROMOTE> {
     }
 
     fn for_each_resident(&self, f: &mut dyn FnMut(u64, u32)) {
-        self.list.for_each_oldest_first(&self.t, f);
+        self.q.for_each_oldest_first(f);
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use super::slab::{List, Table};
+use super::slab::Queues;
 use super::{Policy, PolicyKind};
 use crate::hash::U64Map;
 
@@ -15,9 +15,8 @@ const MAIN: u8 = 1;
 /// S3-FIFO.
 #[derive(Debug)]
 pub struct S3Fifo {
-    t: Table,
-    small: List,
-    main: List,
+    /// Small (`SMALL`) and main (`MAIN`) FIFOs.
+    q: Queues<2>,
     /// Ghost keys with the sequence number of their insertion (stale queue entries are
     /// recognised by a mismatching number).
     ghost: U64Map<u64>,
@@ -30,9 +29,7 @@ impl S3Fifo {
     /// An empty policy with `capacity` weight units.
     pub fn new(capacity: u64) -> Self {
         S3Fifo {
-            t: Table::with_capacity(capacity as usize),
-            small: List::default(),
-            main: List::default(),
+            q: Queues::with_capacity(capacity as usize),
             ghost: U64Map::default(),
             ghost_queue: VecDeque::new(),
             ghost_seq: 0,
@@ -71,41 +68,39 @@ impl S3Fifo {
     }
 
     fn total(&self) -> u64 {
-        self.small.weight + self.main.weight
+        self.q.weight()
     }
 
     /// Evicts one key; returns it, or `None` when empty.
     fn evict_one(&mut self) -> Option<u64> {
         loop {
-            if self.small.is_empty() && self.main.is_empty() {
+            let (small, main) = (*self.q.list(SMALL), *self.q.list(MAIN));
+            if small.is_empty() && main.is_empty() {
                 return None;
             }
-            if !self.small.is_empty()
-                && (self.small.weight >= self.small_target() || self.main.is_empty())
-            {
-                let idx = self.small.tail;
-                self.small.unlink(&mut self.t, idx);
-                let n = self.t.node_mut(idx);
+            if !small.is_empty() && (small.weight >= self.small_target() || main.is_empty()) {
+                let idx = small.tail;
+                self.q.unlink(idx);
+                let n = self.q.t.node_mut(idx);
                 if n.bits > 0 {
                     n.bits = 0;
-                    n.tag = MAIN;
-                    self.main.push_front(&mut self.t, idx);
+                    self.q.push_front(idx, MAIN);
                     // Main may now be over; keep looping until something leaves.
                     continue;
                 }
-                let key = self.t.remove(idx);
+                let key = self.q.t.remove(idx);
                 self.remember(key);
                 return Some(key);
             }
-            let idx = self.main.tail;
-            self.main.unlink(&mut self.t, idx);
-            let n = self.t.node_mut(idx);
+            let idx = main.tail;
+            self.q.unlink(idx);
+            let n = self.q.t.node_mut(idx);
             if n.bits > 0 {
                 n.bits -= 1;
-                self.main.push_front(&mut self.t, idx);
+                self.q.push_front(idx, MAIN);
                 continue;
             }
-            return Some(self.t.remove(idx));
+            return Some(self.q.t.remove(idx));
         }
     }
 
@@ -117,14 +112,6 @@ impl S3Fifo {
             }
         }
     }
-
-    fn list_of(&mut self, tag: u8) -> &mut List {
-        if tag == SMALL {
-            &mut self.small
-        } else {
-            &mut self.main
-        }
-    }
 }
 
 impl Policy for S3Fifo {
@@ -134,9 +121,9 @@ impl Policy for S3Fifo {
 
     #[inline]
     fn lookup(&mut self, key: u64) -> bool {
-        match self.t.get(key) {
+        match self.q.t.get(key) {
             Some(idx) => {
-                let n = self.t.node_mut(idx);
+                let n = self.q.t.node_mut(idx);
                 n.bits = (n.bits + 1).min(3);
                 true
             }
@@ -150,7 +137,7 @@ impl Policy for S3Fifo {
     }
 
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
-        if self.t.get(key).is_some() {
+        if self.q.t.get(key).is_some() {
             return true;
         }
         if u64::from(weight) > self.cap {
@@ -163,50 +150,32 @@ impl Policy for S3Fifo {
                 None => break,
             }
         }
-        if self.ghost.remove(&key).is_some() {
-            let idx = self.t.insert(key, weight, MAIN);
-            self.main.push_front(&mut self.t, idx);
+        let tag = if self.ghost.remove(&key).is_some() {
+            MAIN
         } else {
-            let idx = self.t.insert(key, weight, SMALL);
-            self.small.push_front(&mut self.t, idx);
-        }
+            SMALL
+        };
+        self.q.insert(key, weight, tag);
         true
     }
 
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
-        if let Some(idx) = self.t.get(key) {
-            let tag = self.t.node(idx).tag;
-            let mut list = *self.list_of(tag);
-            list.reweigh(&mut self.t, idx, weight);
-            if u64::from(weight) > self.cap {
-                list.unlink(&mut self.t, idx);
-                evicted.push(self.t.remove(idx));
-            }
-            *self.list_of(tag) = list;
+        if let Some(idx) = self.q.t.get(key) {
+            self.q.reweigh(idx, weight, self.cap, evicted);
             self.evict_to_fit(evicted);
         }
     }
 
     fn remove(&mut self, key: u64) -> bool {
-        match self.t.get(key) {
-            Some(idx) => {
-                let tag = self.t.node(idx).tag;
-                let mut list = *self.list_of(tag);
-                list.unlink(&mut self.t, idx);
-                *self.list_of(tag) = list;
-                self.t.remove(idx);
-                true
-            }
-            None => false,
-        }
+        self.q.remove_key(key)
     }
 
     fn contains(&self, key: u64) -> bool {
-        self.t.get(key).is_some()
+        self.q.t.get(key).is_some()
     }
 
     fn len(&self) -> usize {
-        self.small.len + self.main.len
+        self.q.len()
     }
 
     fn weight(&self) -> u64 {
@@ -223,7 +192,6 @@ impl Policy for S3Fifo {
     }
 
     fn for_each_resident(&self, f: &mut dyn FnMut(u64, u32)) {
-        self.small.for_each_oldest_first(&self.t, f);
-        self.main.for_each_oldest_first(&self.t, f);
+        self.q.for_each_oldest_first(f);
     }
 }

@@ -2,14 +2,13 @@
 //! moves from the oldest end towards the newest, clearing visited bits, and evicts the
 //! first unvisited entry it finds.
 
-use super::slab::{List, NIL, Table};
+use super::slab::{NIL, Queues};
 use super::{Policy, PolicyKind};
 
 /// SIEVE.
 #[derive(Debug)]
 pub struct Sieve {
-    t: Table,
-    list: List,
+    q: Queues<1>,
     hand: u32,
     cap: u64,
 }
@@ -18,48 +17,40 @@ impl Sieve {
     /// An empty policy with `capacity` weight units.
     pub fn new(capacity: u64) -> Self {
         Sieve {
-            t: Table::with_capacity(capacity as usize),
-            list: List::default(),
+            q: Queues::with_capacity(capacity as usize),
             hand: NIL,
             cap: capacity,
         }
     }
 
-    fn unlink(&mut self, idx: u32) {
+    /// Unlinks and frees `idx`, moving the hand off it first; returns its key.
+    fn drop_node(&mut self, idx: u32) -> u64 {
         if self.hand == idx {
-            self.hand = self.t.node(idx).prev;
+            self.hand = self.q.t.node(idx).prev;
         }
-        self.list.unlink(&mut self.t, idx);
+        self.q.drop_node(idx)
     }
 
     fn evict_one(&mut self) -> Option<u64> {
-        if self.list.is_empty() {
+        let tail = self.q.list(0).tail;
+        if tail == NIL {
             return None;
         }
-        let mut h = if self.hand == NIL {
-            self.list.tail
-        } else {
-            self.hand
-        };
+        let mut h = if self.hand == NIL { tail } else { self.hand };
         loop {
-            let n = self.t.node_mut(h);
+            let n = self.q.t.node_mut(h);
             if n.bits == 0 {
                 break;
             }
             n.bits = 0;
-            h = if n.prev == NIL {
-                self.list.tail
-            } else {
-                n.prev
-            };
+            h = if n.prev == NIL { tail } else { n.prev };
         }
-        self.hand = self.t.node(h).prev;
-        self.list.unlink(&mut self.t, h);
-        Some(self.t.remove(h))
+        self.hand = self.q.t.node(h).prev;
+        Some(self.q.drop_node(h))
     }
 
     fn evict_to_fit(&mut self, evicted: &mut Vec<u64>) {
-        while self.list.weight > self.cap {
+        while self.q.weight() > self.cap {
             match self.evict_one() {
                 Some(k) => evicted.push(k),
                 None => break,
@@ -75,9 +66,9 @@ impl Policy for Sieve {
 
     #[inline]
     fn lookup(&mut self, key: u64) -> bool {
-        match self.t.get(key) {
+        match self.q.t.get(key) {
             Some(idx) => {
-                self.t.node_mut(idx).bits = 1;
+                self.q.t.node_mut(idx).bits = 1;
                 true
             }
             None => false,
@@ -90,40 +81,37 @@ impl Policy for Sieve {
     }
 
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
-        if self.t.get(key).is_some() {
+        if self.q.t.get(key).is_some() {
             return true;
         }
         if u64::from(weight) > self.cap {
             return false;
         }
         // Make room first so that the newcomer is not the hand's first candidate.
-        while self.list.weight + u64::from(weight) > self.cap {
+        while self.q.weight() + u64::from(weight) > self.cap {
             match self.evict_one() {
                 Some(k) => evicted.push(k),
                 None => break,
             }
         }
-        let idx = self.t.insert(key, weight, 0);
-        self.list.push_front(&mut self.t, idx);
+        self.q.insert(key, weight, 0);
         true
     }
 
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
-        if let Some(idx) = self.t.get(key) {
-            self.list.reweigh(&mut self.t, idx, weight);
-            if u64::from(weight) > self.cap {
-                self.unlink(idx);
-                evicted.push(self.t.remove(idx));
+        if let Some(idx) = self.q.t.get(key) {
+            if u64::from(weight) > self.cap && self.hand == idx {
+                self.hand = self.q.t.node(idx).prev;
             }
+            self.q.reweigh(idx, weight, self.cap, evicted);
             self.evict_to_fit(evicted);
         }
     }
 
     fn remove(&mut self, key: u64) -> bool {
-        match self.t.get(key) {
+        match self.q.t.get(key) {
             Some(idx) => {
-                self.unlink(idx);
-                self.t.remove(idx);
+                self.drop_node(idx);
                 true
             }
             None => false,
@@ -131,15 +119,15 @@ impl Policy for Sieve {
     }
 
     fn contains(&self, key: u64) -> bool {
-        self.t.get(key).is_some()
+        self.q.t.get(key).is_some()
     }
 
     fn len(&self) -> usize {
-        self.list.len
+        self.q.len()
     }
 
     fn weight(&self) -> u64 {
-        self.list.weight
+        self.q.weight()
     }
 
     fn capacity(&self) -> u64 {
@@ -152,6 +140,6 @@ impl Policy for Sieve {
     }
 
     fn for_each_resident(&self, f: &mut dyn FnMut(u64, u32)) {
-        self.list.for_each_oldest_first(&self.t, f);
+        self.q.for_each_oldest_first(f);
     }
 }

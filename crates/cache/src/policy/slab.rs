@@ -147,6 +147,99 @@ impl Table {
     }
 }
 
+/// `N` lists over one table, a node's `tag` naming the list it is on: the queues of LRU
+/// and FIFO (one), SIEVE (one), S3-FIFO (small and main).
+#[derive(Debug)]
+pub(crate) struct Queues<const N: usize> {
+    pub(crate) t: Table,
+    pub(crate) lists: [List; N],
+}
+
+impl<const N: usize> Queues<N> {
+    /// Empty queues, the table sized for `n` keys.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Queues {
+            t: Table::with_capacity(n),
+            lists: [List::default(); N],
+        }
+    }
+
+    /// The list `tag`.
+    #[inline]
+    pub(crate) fn list(&self, tag: u8) -> &List {
+        &self.lists[tag as usize]
+    }
+
+    /// Adds `key` at the head of list `tag`; returns its node.
+    pub(crate) fn insert(&mut self, key: u64, weight: u32, tag: u8) -> u32 {
+        let idx = self.t.insert(key, weight, tag);
+        self.lists[tag as usize].push_front(&mut self.t, idx);
+        idx
+    }
+
+    /// Links `idx` (on no list) at the head of list `tag`.
+    pub(crate) fn push_front(&mut self, idx: u32, tag: u8) {
+        self.t.node_mut(idx).tag = tag;
+        self.lists[tag as usize].push_front(&mut self.t, idx);
+    }
+
+    /// Unlinks `idx` from its list.
+    pub(crate) fn unlink(&mut self, idx: u32) {
+        let tag = self.t.node(idx).tag;
+        self.lists[tag as usize].unlink(&mut self.t, idx);
+    }
+
+    /// Moves `idx` to the head of its list.
+    #[inline]
+    pub(crate) fn move_to_front(&mut self, idx: u32) {
+        let tag = self.t.node(idx).tag;
+        self.lists[tag as usize].move_to_front(&mut self.t, idx);
+    }
+
+    /// Unlinks and frees `idx`; returns its key.
+    pub(crate) fn drop_node(&mut self, idx: u32) -> u64 {
+        self.unlink(idx);
+        self.t.remove(idx)
+    }
+
+    /// Forgets `key` if present (an explicit removal); returns whether it was.
+    pub(crate) fn remove_key(&mut self, key: u64) -> bool {
+        match self.t.get(key) {
+            Some(idx) => {
+                self.drop_node(idx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Changes the weight of `idx`; a node heavier than `cap` leaves (into `evicted`).
+    pub(crate) fn reweigh(&mut self, idx: u32, weight: u32, cap: u64, evicted: &mut Vec<u64>) {
+        let tag = self.t.node(idx).tag;
+        self.lists[tag as usize].reweigh(&mut self.t, idx, weight);
+        if u64::from(weight) > cap {
+            evicted.push(self.drop_node(idx));
+        }
+    }
+
+    /// Keys on every list.
+    pub(crate) fn len(&self) -> usize {
+        self.lists.iter().map(|l| l.len).sum()
+    }
+
+    /// Weight on every list.
+    pub(crate) fn weight(&self) -> u64 {
+        self.lists.iter().map(|l| l.weight).sum()
+    }
+
+    /// Every key, list by list, each from oldest to newest.
+    pub(crate) fn for_each_oldest_first(&self, f: &mut dyn FnMut(u64, u32)) {
+        for l in &self.lists {
+            l.for_each_oldest_first(&self.t, f);
+        }
+    }
+}
+
 /// Takes a free node (or a new one) for `key` and returns its index.
 fn alloc(nodes: &mut Vec<Node>, free: &mut Vec<u32>, key: u64, weight: u32, tag: u8) -> u32 {
     let node = Node {
