@@ -3,7 +3,8 @@
 //! warn at 80 % (a message), throttle at 90 % (a signal for memory; CPU is held to `--cpu`
 //! all along by stopping and continuing the process), reject at 100 % (SIGTERM, then SIGKILL
 //! after a grace period). Exits with the watched child's status and can write the samples
-//! as CSV that `perfkit leak analyze` reads.
+//! as CSV that `perfkit leak analyze` reads. With `--json`, one JSON document on stdout at
+//! the end says what happened (the watched command's own output goes to stderr then).
 
 use crate::Outcome;
 use anyhow::{Context as _, bail};
@@ -14,8 +15,8 @@ use perfkit_leak::process::{self, ProcessRssSource, ProcessSampler};
 use perfkit_leak::{Analysis, LeakDetector, LimitSource, Snapshot, format_secs};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Arguments of `perfkit watch`.
@@ -46,6 +47,11 @@ pub(crate) struct Args {
     /// Time between SIGTERM and SIGKILL at the reject level.
     #[arg(long, default_value = "5s", value_name = "DUR", value_parser = parse_interval)]
     grace: Duration,
+    /// Print one JSON document on stdout when the watch ends: the samples' summary, the
+    /// leak verdict (as `perfkit leak analyze --json`), every level change and leak alert,
+    /// and the exit status. The watched command's standard output goes to stderr.
+    #[arg(long)]
+    json: bool,
     /// Watch a running process instead of starting one.
     #[arg(long, value_name = "PID", conflicts_with = "command")]
     pid: Option<u32>,
@@ -143,6 +149,17 @@ enum Level {
     Reject,
 }
 
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Level::Allow => "allow",
+            Level::Warn => "warn",
+            Level::Throttle => "throttle",
+            Level::Reject => "reject",
+        }
+    }
+}
+
 fn level(used: u64, limit: u64) -> Level {
     let r = used as f64 / limit as f64;
     if r >= 1.0 {
@@ -175,8 +192,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<Outcome> {
             Target::Pid(pid)
         }
         (None, false) => {
-            let child = std::process::Command::new(&args.command[0])
-                .args(&args.command[1..])
+            let mut command = std::process::Command::new(&args.command[0]);
+            command.args(&args.command[1..]);
+            if args.json {
+                // Stdout carries our one JSON document; the child's output goes beside our
+                // messages.
+                command.stdout(std::process::Stdio::from(std::io::stderr()));
+            }
+            let child = command
                 .spawn()
                 .with_context(|| format!("starting {:?}", args.command[0]))?;
             Target::Child(child)
@@ -279,14 +302,35 @@ fn watch(args: &Args, mut target: Target) -> anyhow::Result<i32> {
         builder = builder.limit(LimitSource::Explicit(m.as_u64()));
     }
     let detector = builder.build()?;
-    detector.on_alert(|alert| {
+    let start = Instant::now();
+    // What `--json` reports besides the summary, in order.
+    let events: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let alert_events = Arc::clone(&events);
+    detector.on_alert(move |alert| {
         let a = &alert.analysis;
-        if a.leak {
+        let t = round3(start.elapsed().as_secs_f64());
+        let event = if a.leak {
             say(&format!("leak detected: {}", describe(a)));
+            serde_json::json!({"t_secs": t, "event": "leak", "pattern": a.pattern,
+                "confidence": round3(a.confidence),
+                "growth_bytes_per_sec": round3(a.growth_bytes_per_sec)})
         } else if alert.previous.is_some_and(|(p, _)| p.is_leak()) {
             say("the leak pattern is gone: memory is no longer growing");
-        }
+            serde_json::json!({"t_secs": t, "event": "leak_gone"})
+        } else {
+            return;
+        };
+        alert_events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event);
     });
+    let record = |event: serde_json::Value| {
+        events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(event);
+    };
     let mut csv = match &args.csv {
         Some(path) => {
             let mut f = std::io::BufWriter::new(
@@ -301,7 +345,6 @@ fn watch(args: &Args, mut target: Target) -> anyhow::Result<i32> {
     let mut throttle = args.cpu.map(|f| CpuThrottle::start(pid, f));
     let hz = process::clock_ticks_per_sec() as f64;
     let status_line = std::io::stderr().is_terminal();
-    let start = Instant::now();
     let mut last_ticks: Option<(Instant, u64)> = None;
     let mut current = Level::Allow;
     let mut term_sent: Option<Instant> = None;
@@ -358,6 +401,10 @@ fn watch(args: &Args, mut target: Target) -> anyhow::Result<i32> {
 
         if let Some(limit) = args.memory.map(|m| m.as_u64()).filter(|&m| m > 0) {
             let lvl = level(s.rss_bytes, limit);
+            if lvl != current {
+                record(serde_json::json!({"t_secs": round3(t), "event": "level",
+                    "level": lvl.name(), "rss_bytes": s.rss_bytes, "limit_bytes": limit}));
+            }
             if lvl > current {
                 let pct = s.rss_bytes as f64 / limit as f64 * 100.0;
                 match lvl {
@@ -400,6 +447,7 @@ fn watch(args: &Args, mut target: Target) -> anyhow::Result<i32> {
             && !killed
             && sent.elapsed() >= args.grace
         {
+            record(serde_json::json!({"t_secs": round3(t), "event": "sigkill"}));
             say("the process ignored SIGTERM; sending SIGKILL");
             let _ = process::send_signal(pid, libc::SIGKILL);
             killed = true;
@@ -481,7 +529,34 @@ fn watch(args: &Args, mut target: Target) -> anyhow::Result<i32> {
     } else if matches!(target, Target::Child(_)) {
         say(&format!("the process exited with status {code}"));
     }
+    if args.json {
+        let events = std::mem::take(&mut *events.lock().unwrap_or_else(PoisonError::into_inner));
+        crate::output::print_json(&serde_json::json!({
+            "pid": pid,
+            "command": args.command,
+            "samples": samples,
+            "duration_secs": round3(start.elapsed().as_secs_f64()),
+            "peak_rss_bytes": peak,
+            "memory_limit_bytes": args.memory.map(|m| m.as_u64()),
+            "cpu_fraction": args.cpu,
+            "exit_status": matches!(target, Target::Child(_)).then_some(code),
+            "interrupted": interrupted_at.is_some(),
+            "abandoned": abandoned,
+            "verdict": final_verdict
+                .as_ref()
+                .map(|a| crate::leak::json_document(a, detector.limit())),
+            "events": events,
+        }))?;
+    }
     Ok(code)
+}
+
+fn round3(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 1000.0).round() / 1000.0
+    } else {
+        v
+    }
 }
 
 fn describe(a: &Analysis) -> String {

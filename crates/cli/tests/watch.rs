@@ -63,6 +63,47 @@ fn a_leaking_child_is_reported_with_an_oom_estimate_and_csv() {
 }
 
 #[test]
+fn json_reports_the_verdict_levels_and_status_and_keeps_stdout_clean() {
+    if !have_python() {
+        return;
+    }
+    // The leaker, saying hello on stdout first: that line must go to stderr.
+    let script = format!("print('hello from the child', flush=True)\n{LEAKER}");
+    let out = perfkit()
+        .args([
+            "watch",
+            "--json",
+            "--interval",
+            "100ms",
+            "--memory",
+            "80MiB",
+        ])
+        // A signal the child ignores, should it reach the throttle level.
+        .args(["--memory-signal", "WINCH", "--", "python3", "-c", &script])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("hello from the child"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {err}"));
+    assert_eq!(v["exit_status"], 0, "{v}");
+    assert_eq!(v["memory_limit_bytes"], 80 << 20);
+    assert!(v["samples"].as_u64().unwrap() >= 10, "{v}");
+    // 60 MiB kept by the child, on top of the interpreter.
+    assert!(v["peak_rss_bytes"].as_u64().unwrap() > 60 << 20, "{v}");
+    assert_eq!(v["verdict"]["leak"], true, "{v}");
+    assert_eq!(v["verdict"]["limit_bytes"], 80 << 20, "{v}");
+    let events = v["events"].as_array().unwrap();
+    assert!(events.iter().any(|e| e["event"] == "leak"), "{v}");
+    let warn = events
+        .iter()
+        .find(|e| e["event"] == "level" && e["level"] == "warn")
+        .unwrap_or_else(|| panic!("no warn level event: {v}"));
+    assert!(warn["rss_bytes"].as_u64().unwrap() >= (80 << 20) * 8 / 10);
+}
+
+#[test]
 fn cpu_is_held_near_the_fraction_measured_from_proc() {
     if !have_python() {
         return;
