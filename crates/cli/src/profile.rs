@@ -99,7 +99,8 @@ enum Format {
 }
 
 fn load(path: &Path) -> anyhow::Result<Profile> {
-    Profile::load(path).with_context(|| format!("cannot read the profile {}", path.display()))
+    // The error names the file and the problem already.
+    Ok(Profile::load(path)?)
 }
 
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

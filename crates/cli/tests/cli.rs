@@ -26,6 +26,46 @@ fn bad_duration_exits_2_naming_the_value() {
     );
 }
 
+/// An error is printed with its cause chain, each cause once (an error that shows its source
+/// in its own message as well would print it twice).
+#[test]
+fn errors_print_each_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.trace");
+    let mut commands: Vec<Vec<std::ffi::OsString>> = Vec::new();
+    #[cfg(feature = "cache")]
+    commands.push(vec![
+        "cache".into(),
+        "simulate".into(),
+        "--capacity".into(),
+        "10".into(),
+        "--trace".into(),
+        missing.clone().into(),
+    ]);
+    #[cfg(feature = "profiler")]
+    commands.push(vec![
+        "profile".into(),
+        "stats".into(),
+        missing.clone().into(),
+    ]);
+    #[cfg(feature = "bundle")]
+    commands.push(vec![
+        "bundle".into(),
+        "analyze".into(),
+        missing.clone().into(),
+    ]);
+    for args in commands {
+        let out = perfkit().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            err.matches("No such file or directory").count(),
+            1,
+            "{args:?}: {err}"
+        );
+    }
+}
+
 #[test]
 fn version_and_help() {
     let out = perfkit().arg("--version").output().unwrap();

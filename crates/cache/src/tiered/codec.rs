@@ -54,7 +54,7 @@ pub enum CodecError {
     #[error("{0} bytes left over after the value: the record holds another type")]
     TrailingBytes(usize),
     /// serde (postcard) failed.
-    #[error("serialization: {0}")]
+    #[error("serialization failed")]
     Serde(#[from] postcard::Error),
 }
 
