@@ -26,6 +26,8 @@ pub(crate) struct FrequencySketch {
 
 /// Words of a new sketch at most (16 counters each).
 const INITIAL_WORDS: u64 = 4096;
+/// Words of the sketch per entry of capacity.
+const WORDS_PER_ENTRY: u64 = 2;
 /// Words of a sketch at most (8 MiB).
 const MAX_WORDS: u64 = 1 << 20;
 
@@ -37,7 +39,12 @@ impl FrequencySketch {
         let cap = capacity.clamp(1, 1 << 26);
         // Start small and grow with the number of resident keys (see `ensure`): with a
         // weigher the capacity is a weight, not an entry count.
-        let words = cap.next_power_of_two().clamp(8, INITIAL_WORDS) as usize;
+        // Two words (32 counters) per entry: the frequencies that decide admission are small
+        // ones (the keys at the edge of the cache), where the collisions of a sketch of one
+        // word per entry are as large as the counts (measured on Zipf workloads).
+        let words = (cap * WORDS_PER_ENTRY)
+            .next_power_of_two()
+            .clamp(8, INITIAL_WORDS) as usize;
         let sample = 10 * cap.max(1);
         let door_bits = (sample * 16).next_power_of_two().clamp(64, 1 << 24);
         FrequencySketch {
@@ -52,17 +59,20 @@ impl FrequencySketch {
             doorkeeper,
             size: 0,
             sample,
-            max_words: cap.next_power_of_two().clamp(8, MAX_WORDS) as usize,
+            max_words: (cap * WORDS_PER_ENTRY)
+                .next_power_of_two()
+                .clamp(8, MAX_WORDS) as usize,
         }
     }
 
     /// Grows the table (starting its counts afresh) when `entries` keys are resident and
-    /// the table has fewer words than that, up to the size the capacity calls for.
+    /// the table has fewer than two words for each, up to the size the capacity calls for.
     #[inline]
     pub(crate) fn ensure(&mut self, entries: usize) {
         let len = self.table.len() * 8;
-        if entries > len && len < self.max_words {
-            let words = entries.next_power_of_two().min(self.max_words);
+        let wanted = entries.saturating_mul(WORDS_PER_ENTRY as usize);
+        if wanted > len && len < self.max_words {
+            let words = wanted.next_power_of_two().min(self.max_words);
             self.table = vec![Block::default(); words / 8];
             self.block_mask = (words as u64 / 8) - 1;
         }

@@ -41,7 +41,8 @@ pub struct WTinyLfuConfig {
     pub shadow_windows: &'static [f64],
     /// How much better (hit ratio, 0..1) a shadow must do to trigger a jump (0.01).
     pub shadow_margin: f64,
-    /// Sampled requests per shadow epoch, as a multiple of the shadow capacity (1).
+    /// Sampled requests per shadow epoch, as a multiple of the shadow capacity (0.5: a
+    /// shift of the working set is seen within a few hundred sampled requests).
     pub shadow_epoch: f64,
 }
 
@@ -58,7 +59,7 @@ impl Default for WTinyLfuConfig {
             step_decay: 0.98,
             shadow_windows: &[0.01, 0.2, 1.0],
             shadow_margin: 0.01,
-            shadow_epoch: 1.0,
+            shadow_epoch: 0.5,
         }
     }
 }
@@ -271,11 +272,17 @@ impl WTinyLfu {
         evicted.push(self.t.remove(idx));
     }
 
-    /// TinyLFU admission: the candidate must be used more often than the victim.
+    /// TinyLFU admission: the candidate must be used clearly more often than the victim.
+    ///
+    /// "Clearly": by more than one. A candidate leaving the window has just been counted and
+    /// the victim, in a loop, not yet in the current round, so "more often" alone admits a
+    /// key used no more often than the one it replaces. On a loop a little larger than the
+    /// cache that churn cost about a tenth of the hits; on Zipf workloads the margin also
+    /// keeps the sketch's collisions from deciding (measured against moka and quick_cache).
     fn admit_over(&mut self, candidate: u64, victim: u64) -> bool {
         let v = self.sketch.frequency(victim);
         let c = self.sketch.frequency(candidate);
-        if c > v {
+        if c > v + 1 {
             true
         } else if c <= 6 {
             false
