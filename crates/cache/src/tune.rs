@@ -20,10 +20,9 @@
 //!   they would on the full trace, and every sampled request counts once.
 //!
 //! On the shared traces over 1M requests (scarab-recs, cloudphysics_w106, orm-busy), at
-//! capacities from 10k to 50k, eight choices of salt put LRU and W-TinyLFU within 0.72
-//! points of exact simulation (plain SHARDS: up to 4.4 points low on scarab-recs). The
-//! exception is W-TinyLFU on cloudphysics_w106 at 50k, 0.6 to 1.2 points high, where the
-//! full-size adaptive window lags the scaled one (`tests/traces.rs` checks all of these).
+//! capacities from 10k to 50k, LRU and W-TinyLFU come within 0.72 points of exact
+//! simulation over eight choices of salt (plain SHARDS: up to 4.4 points low on
+//! scarab-recs); `tests/traces.rs` checks three of them.
 
 use crate::hash::{U64Map, mix64};
 use crate::policy::{PolicyError, PolicyKind};

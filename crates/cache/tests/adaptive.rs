@@ -43,9 +43,9 @@ fn loop_larger_than_cache() {
     let keys = synth::looping(N, 1500);
     let (w, best) = compare("loop 1500", &keys, CAP);
     // LRU and ARC get nothing on a loop; the adaptive policy keeps most of the cache:
-    // measured 65.12 against an optimum of 66.33 (moka: 66.31).
+    // measured 66.12 against an optimum of 66.33 (moka: 65.9-66.3).
     assert!(w >= best + 50.0, "{w:.2} vs {best:.2}");
-    assert!(w >= 64.0, "loop: {w:.2}");
+    assert!(w >= 65.5, "loop: {w:.2}");
 }
 
 #[test]
@@ -58,8 +58,8 @@ fn shifting_working_sets() {
     let keys = synth::shifting(N, 950, 0.0, 10_000, 6);
     let (w, best) = compare("shift uniform 950", &keys, CAP);
     assert!(w >= best - 0.5, "shift uniform: {w:.2} vs {best:.2}");
-    // A skewed working set twice the cache, replaced every 30k requests: measured 0.68
-    // points under LRU (75.79 against 76.47), outside the 0.5 bar: the loss is in the first
+    // A skewed working set twice the cache, replaced every 30k requests: measured 0.74
+    // points under LRU (75.73 against 76.47), outside the 0.5 bar: the loss is in the first
     // 3000 requests after each shift, while the sketch still favours the old keys.
     let keys = synth::shifting(N, 2000, 0.8, 30_000, 5);
     let (w, best) = compare("shift 2000", &keys, CAP);
