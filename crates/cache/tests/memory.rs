@@ -274,6 +274,67 @@ fn weights_change_through_the_handles() {
 }
 
 #[test]
+fn removes_and_inserts_reach_the_policy_in_request_order() {
+    // One shard, keys hashed to themselves: the cache's policy must end every request in
+    // the state of a policy driven directly with the same calls (queued hits applied
+    // before each removal, insert and miss), for every online policy.
+    for kind in PolicyKind::online() {
+        let cap = 300u64;
+        let c: MemoryCache<u64, u64, Identity> = MemoryCache::builder()
+            .capacity(cap)
+            .shards(1)
+            .policy(kind)
+            .hasher(Identity)
+            .build()
+            .unwrap();
+        let mut model = kind.build(cap).unwrap();
+        let mut evicted = Vec::new();
+        let mut next = fastrand_like(kind as u64 + 11);
+        let keys = skewed_trace(40_000, 3_000, kind as u64 + 5);
+        let mut hits = 0u64;
+        for (i, &k) in keys.iter().enumerate() {
+            evicted.clear();
+            match next() % 20 {
+                0 => {
+                    // The cache removes only what it holds (ARC would also drop a ghost).
+                    let resident = model.contains(k);
+                    if resident {
+                        model.remove(k);
+                    }
+                    assert_eq!(c.remove(&k).is_some(), resident, "{kind} #{i}");
+                }
+                1 => {
+                    c.insert(k, k);
+                    if !model.contains(k) {
+                        model.admit(k, 1, &mut evicted);
+                    }
+                }
+                _ => {
+                    let hit = model.lookup(k);
+                    assert_eq!(c.get(&k).is_some(), hit, "{kind} #{i}");
+                    if hit {
+                        hits += 1;
+                    } else {
+                        c.insert(k, k);
+                        model.admit(k, 1, &mut evicted);
+                    }
+                }
+            }
+            assert_eq!(c.contains_key(&k), model.contains(k), "{kind} #{i}");
+            for &e in &evicted {
+                assert!(!c.contains_key(&e), "{kind} #{i}: {e} evicted");
+            }
+        }
+        assert_eq!(c.stats().hits, hits, "{kind}");
+        assert_eq!(c.len(), model.len(), "{kind}");
+        assert_eq!(c.weight(), model.weight(), "{kind}");
+        for k in 0..3_000 {
+            assert_eq!(c.contains_key(&k), model.contains(k), "{kind}: key {k}");
+        }
+    }
+}
+
+#[test]
 fn single_flight_loads_once() {
     let c: MemoryCache<u32, u32> = MemoryCache::builder().capacity(100).build().unwrap();
     let loads = Arc::new(AtomicUsize::new(0));
