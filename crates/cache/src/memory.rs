@@ -49,12 +49,7 @@ pub struct CacheStats {
 impl CacheStats {
     /// hits / (hits + misses), 0 when there was no lookup.
     pub fn hit_ratio(&self) -> f64 {
-        let n = self.hits + self.misses;
-        if n == 0 {
-            0.0
-        } else {
-            self.hits as f64 / n as f64
-        }
+        crate::sim::hit_ratio(self.hits, self.misses)
     }
 }
 
@@ -465,6 +460,22 @@ enum Probe<V> {
     Miss,
 }
 
+/// What a caller of `get_or_insert_with` does next.
+enum Step<'a, K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Clone + Send + 'static,
+    S: BuildHasher,
+{
+    /// Return the cached value.
+    Hit(V),
+    /// Wait for another caller's load.
+    Wait(Arc<Flight<V>>),
+    /// Load, then complete the flight (dropping the guard without completing it lets a
+    /// waiting caller load instead).
+    Lead(FlightGuard<'a, K, V, S>),
+}
+
 impl<K, V, S> MemoryCache<K, V, S>
 where
     K: Hash + Eq + Send + 'static,
@@ -660,6 +671,34 @@ where
         }
     }
 
+    /// Under the shard's lock: the value if cached (a counted lookup on the first try
+    /// only, an uncounted re-check after a wait), else the load in flight for the key,
+    /// else a new flight that this caller leads.
+    fn step(&self, shard: &Shard<K, V>, h: u64, key: &K, first: bool) -> Step<'_, K, V, S> {
+        let mut core = shard.lock();
+        let probe = if first {
+            self.probe_locked(&mut core, h, key)
+        } else {
+            self.peek_locked(&core, h, key)
+        };
+        if let Probe::Hit(v) = probe {
+            return Step::Hit(v);
+        }
+        match core.loading.get(&h) {
+            Some(f) => Step::Wait(Arc::clone(f)),
+            None => {
+                let flight = Arc::new(Flight::new());
+                core.loading.insert(h, Arc::clone(&flight));
+                Step::Lead(FlightGuard {
+                    cache: self,
+                    h,
+                    flight,
+                    done: false,
+                })
+            }
+        }
+    }
+
     /// The cached value for `key`, or the value `load` returns, which is then cached.
     /// Concurrent callers for the same key wait for one load (single flight); if the
     /// loading caller panics, a waiting one loads instead.
@@ -669,39 +708,23 @@ where
         let mut load = Some(load);
         let mut first = true;
         loop {
-            let mut core = shard.lock();
-            let probe = if first {
-                self.probe_locked(&mut core, h, &key)
-            } else {
-                self.peek_locked(&core, h, &key)
-            };
-            first = false;
-            if let Probe::Hit(v) = probe {
-                return v;
-            }
-            if let Some(f) = core.loading.get(&h).cloned() {
-                drop(core);
-                if let Some(v) = f.wait() {
-                    return v;
+            match self.step(shard, h, &key, first) {
+                Step::Hit(v) => return v,
+                Step::Wait(f) => {
+                    if let Some(v) = f.wait() {
+                        return v;
+                    }
                 }
-                continue;
+                Step::Lead(mut guard) => {
+                    // We lead at most once (the flight is ours until it completes).
+                    if let Some(f) = load.take() {
+                        let v = f();
+                        guard.complete(key, v.clone());
+                        return v;
+                    }
+                }
             }
-            let flight = Arc::new(Flight::new());
-            core.loading.insert(h, Arc::clone(&flight));
-            drop(core);
-            let mut guard = FlightGuard {
-                cache: self,
-                h,
-                flight,
-                done: false,
-            };
-            let Some(f) = load.take() else {
-                // Unreachable: we load at most once; keep waiting callers safe anyway.
-                continue;
-            };
-            let v = f();
-            guard.complete(key, v.clone());
-            return v;
+            first = false;
         }
     }
 
@@ -716,45 +739,22 @@ where
         let mut load = Some(load);
         let mut first = true;
         loop {
-            let waiting = {
-                let mut core = shard.lock();
-                let probe = if first {
-                    self.probe_locked(&mut core, h, &key)
-                } else {
-                    self.peek_locked(&core, h, &key)
-                };
-                first = false;
-                if let Probe::Hit(v) = probe {
-                    return v;
-                }
-                match core.loading.get(&h).cloned() {
-                    Some(f) => Ok(f),
-                    None => {
-                        let flight = Arc::new(Flight::new());
-                        core.loading.insert(h, Arc::clone(&flight));
-                        Err(flight)
-                    }
-                }
-            };
-            match waiting {
-                Ok(f) => {
+            match self.step(shard, h, &key, first) {
+                Step::Hit(v) => return v,
+                Step::Wait(f) => {
                     if let Some(v) = f.wait_async().await {
                         return v;
                     }
                 }
-                Err(flight) => {
-                    let mut guard = FlightGuard {
-                        cache: self,
-                        h,
-                        flight,
-                        done: false,
-                    };
-                    let Some(fut) = load.take() else { continue };
-                    let v = fut.await;
-                    guard.complete(key, v.clone());
-                    return v;
+                Step::Lead(mut guard) => {
+                    if let Some(fut) = load.take() {
+                        let v = fut.await;
+                        guard.complete(key, v.clone());
+                        return v;
+                    }
                 }
             }
+            first = false;
         }
     }
 

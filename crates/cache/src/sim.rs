@@ -22,15 +22,16 @@ pub struct SimResult {
     pub misses: u64,
 }
 
+/// hits / (hits + misses), 0 when both are 0.
+pub(crate) fn hit_ratio(hits: u64, misses: u64) -> f64 {
+    let n = hits + misses;
+    if n == 0 { 0.0 } else { hits as f64 / n as f64 }
+}
+
 impl SimResult {
     /// hits / requests (0 for an empty trace).
     pub fn hit_ratio(&self) -> f64 {
-        let n = self.hits + self.misses;
-        if n == 0 {
-            0.0
-        } else {
-            self.hits as f64 / n as f64
-        }
+        hit_ratio(self.hits, self.misses)
     }
 }
 

@@ -30,6 +30,17 @@ impl BuildHasher for Identity {
     }
 }
 
+/// One shard, keys hashed to themselves: the cache's policy sees the simulator's keys.
+fn one_shard(kind: PolicyKind, cap: u64) -> MemoryCache<u64, u64, Identity> {
+    MemoryCache::builder()
+        .capacity(cap)
+        .shards(1)
+        .policy(kind)
+        .hasher(Identity)
+        .build()
+        .unwrap()
+}
+
 fn skewed_trace(n: usize, universe: u64, seed: u64) -> Vec<u64> {
     let mut rng = fastrand_like(seed);
     (0..n)
@@ -98,26 +109,14 @@ fn simulated_and_production_hits_are_equal() {
     let keys = skewed_trace(30_000, 5_000, 7);
     for kind in PolicyKind::online() {
         for cap in [50u64, 500] {
-            let c: MemoryCache<u64, u64, Identity> = MemoryCache::builder()
-                .capacity(cap)
-                .shards(1)
-                .policy(kind)
-                .hasher(Identity)
-                .build()
-                .unwrap();
+            let c = one_shard(kind, cap);
             for &k in &keys {
                 c.get_or_insert_with(k, || k);
             }
             let sim = simulate(kind, cap, &keys, None).unwrap();
             assert_eq!(c.stats().hits, sim.hits, "{kind} @ {cap}");
             // The get-then-insert pattern gives the same counts.
-            let c2: MemoryCache<u64, u64, Identity> = MemoryCache::builder()
-                .capacity(cap)
-                .shards(1)
-                .policy(kind)
-                .hasher(Identity)
-                .build()
-                .unwrap();
+            let c2 = one_shard(kind, cap);
             for &k in &keys {
                 if c2.get(&k).is_none() {
                     c2.insert(k, k);
@@ -280,13 +279,7 @@ fn removes_and_inserts_reach_the_policy_in_request_order() {
     // before each removal, insert and miss), for every online policy.
     for kind in PolicyKind::online() {
         let cap = 300u64;
-        let c: MemoryCache<u64, u64, Identity> = MemoryCache::builder()
-            .capacity(cap)
-            .shards(1)
-            .policy(kind)
-            .hasher(Identity)
-            .build()
-            .unwrap();
+        let c = one_shard(kind, cap);
         let mut model = kind.build(cap).unwrap();
         let mut evicted = Vec::new();
         let mut next = fastrand_like(kind as u64 + 11);
@@ -403,8 +396,8 @@ fn report_has_the_figures() {
 }
 
 mod property {
-    use super::Identity;
-    use perfkit_cache::{MemoryCache, PolicyKind, simulate};
+    use super::one_shard;
+    use perfkit_cache::{PolicyKind, simulate};
     use proptest::prelude::*;
 
     proptest! {
@@ -416,13 +409,7 @@ mod property {
             cap in 1u64..64,
         ) {
             for kind in PolicyKind::online() {
-                let c: MemoryCache<u64, u64, Identity> = MemoryCache::builder()
-                    .capacity(cap)
-                    .shards(1)
-                    .policy(kind)
-                    .hasher(Identity)
-                    .build()
-                    .unwrap();
+                let c = one_shard(kind, cap);
                 for &k in &keys {
                     c.get_or_insert_with(k, || k);
                 }
