@@ -4,20 +4,31 @@
 //! Each shard has one mutex over its entries and its policy: a lookup (hit or miss) is one
 //! lock and unlock, one probe of the shard's map, and the policy's update, in the order the
 //! requests arrive, so on one thread the policy sees exactly the simulator's sequence.
+//!
+//! Here: the cache's operations. `shard`: what a shard's lock guards (entries, policy,
+//! queued hits, counts). `flight`: one load per key at a time. `builder`: the options.
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use perfkit_core::{SharedClock, SystemClock};
+use perfkit_core::SharedClock;
 
-use crate::hash::{FastState, U64Map, mix64};
-use crate::policy::{Policy, PolicyKind};
+use crate::hash::{FastState, mix64};
+use crate::policy::PolicyKind;
+
+mod builder;
+mod flight;
+mod shard;
+
+pub use builder::MemoryCacheBuilder;
+use builder::shard_capacity;
+use flight::{Flight, FlightGuard};
+use shard::{Batched, Core, Entry, NO_SLOT, Shard, Times};
 
 /// A weigher: the weight of an entry in capacity units.
 type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u32 + Send + Sync>;
@@ -50,199 +61,6 @@ impl CacheStats {
     /// hits / (hits + misses), 0 when there was no lookup.
     pub fn hit_ratio(&self) -> f64 {
         crate::sim::hit_ratio(self.hits, self.misses)
-    }
-}
-
-/// A cached entry: 32 bytes with its map key for `u64` keys and values, two to a cache
-/// line (the timestamps of expiry live in their own map, only when expiry is on).
-struct Entry<K, V> {
-    key: K,
-    value: V,
-    weight: u32,
-    /// The policy's handle for the key ([`Policy::slot`]), so that a hit needs no second
-    /// key lookup in the policy; [`NO_SLOT`] when it has none. A stale one is only slower
-    /// (the policy checks it).
-    slot: u32,
-}
-
-/// When an entry was written and last read, in nanoseconds since the cache's base
-/// instant (kept only with a time to live or to idle).
-#[derive(Clone, Copy)]
-struct Times {
-    written: u64,
-    accessed: u64,
-}
-
-/// No policy handle.
-const NO_SLOT: u32 = u32::MAX;
-
-/// A load in progress for one key (single flight).
-struct Flight<V> {
-    state: Mutex<FlightState<V>>,
-    cv: Condvar,
-}
-
-struct FlightState<V> {
-    done: bool,
-    value: Option<V>,
-    wakers: Vec<Waker>,
-}
-
-impl<V: Clone> Flight<V> {
-    fn new() -> Self {
-        Flight {
-            state: Mutex::new(FlightState {
-                done: false,
-                value: None,
-                wakers: Vec::new(),
-            }),
-            cv: Condvar::new(),
-        }
-    }
-
-    fn finish(&self, value: Option<V>) {
-        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        st.done = true;
-        st.value = value;
-        for w in st.wakers.drain(..) {
-            w.wake();
-        }
-        drop(st);
-        self.cv.notify_all();
-    }
-
-    fn wait(&self) -> Option<V> {
-        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        while !st.done {
-            st = self.cv.wait(st).unwrap_or_else(PoisonError::into_inner);
-        }
-        st.value.clone()
-    }
-
-    async fn wait_async(&self) -> Option<V> {
-        std::future::poll_fn(|cx| {
-            let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-            if st.done {
-                Poll::Ready(st.value.clone())
-            } else {
-                if !st.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    st.wakers.push(cx.waker().clone());
-                }
-                Poll::Pending
-            }
-        })
-        .await
-    }
-}
-
-/// Hits buffered before they are applied to the policy (see [`Batched`]).
-const BATCH: usize = 32;
-
-/// A shard's policy and the hits not yet applied to it. A hit is queued; the queue is
-/// applied in order when it is full and before any other call reaches the policy (the
-/// only way to it is [`Batched::get`]), so the policy sees exactly the sequence of
-/// requests, while a batch lets it read ahead what the updates touch.
-#[repr(C)]
-struct Batched {
-    pending: Vec<(u32, u64)>,
-    policy: Box<dyn Policy>,
-}
-
-impl Batched {
-    fn new(policy: Box<dyn Policy>) -> Self {
-        Batched {
-            policy,
-            pending: Vec::with_capacity(BATCH),
-        }
-    }
-
-    /// Queues a hit on `key`, whose policy handle is `slot`.
-    #[inline]
-    fn hit(&mut self, slot: u32, key: u64) {
-        self.pending.push((slot, key));
-        if self.pending.len() >= BATCH {
-            self.flush();
-        }
-    }
-
-    fn flush(&mut self) {
-        if !self.pending.is_empty() {
-            self.policy.touch_slots(&self.pending);
-            self.pending.clear();
-        }
-    }
-
-    /// The policy, with every queued hit applied.
-    #[inline]
-    fn get(&mut self) -> &mut dyn Policy {
-        self.flush();
-        &mut *self.policy
-    }
-}
-
-/// What a shard's lock guards. The fields a hit writes or reads (the lock word before
-/// them, the queue of hits, the counts, the map's header) come first, in the shard's
-/// first 128 bytes: with several threads, they are the lines that move between cores.
-#[repr(C)]
-struct Core<K, V> {
-    policy: Batched,
-    counts: CacheStats,
-    map: U64Map<Entry<K, V>>,
-    /// Expiry timestamps by key hash (empty without expiry).
-    times: U64Map<Times>,
-    evicted: Vec<u64>,
-    loading: U64Map<Arc<Flight<V>>>,
-}
-
-impl<K, V> Core<K, V> {
-    /// Drops the evicted keys' entries; returns how many there were.
-    fn drop_evicted(&mut self) -> u64 {
-        let mut n = 0;
-        for k in self.evicted.drain(..) {
-            n += u64::from(self.map.remove(&k).is_some());
-            if !self.times.is_empty() {
-                self.times.remove(&k);
-            }
-        }
-        n
-    }
-
-    /// Forgets `h` in the map, the timestamps and the policy; returns its entry.
-    fn forget(&mut self, h: u64) -> Option<Entry<K, V>> {
-        let e = self.map.remove(&h)?;
-        if !self.times.is_empty() {
-            self.times.remove(&h);
-        }
-        self.policy.get().remove_slot(e.slot, h);
-        Some(e)
-    }
-}
-
-/// One shard: its entries, policy and counts behind one mutex, on cache lines of its own.
-#[repr(align(128))]
-struct Shard<K, V> {
-    core: Mutex<Core<K, V>>,
-}
-
-impl<K, V> Shard<K, V> {
-    fn new(mut policy: Box<dyn Policy>) -> Self {
-        // The map's entries keep the policy's handles: the policy needs no index of its own.
-        policy.detach_index();
-        Shard {
-            core: Mutex::new(Core {
-                policy: Batched::new(policy),
-                counts: CacheStats::default(),
-                map: U64Map::default(),
-                times: U64Map::default(),
-                evicted: Vec::new(),
-                loading: U64Map::default(),
-            }),
-        }
-    }
-
-    #[inline]
-    fn lock(&self) -> MutexGuard<'_, Core<K, V>> {
-        self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -294,165 +112,6 @@ impl<K, V, S> fmt::Debug for MemoryCache<K, V, S> {
             .field("capacity", &self.inner.capacity.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
-}
-
-/// Options of a [`MemoryCache`].
-pub struct MemoryCacheBuilder<K, V, S = FastState> {
-    capacity: u64,
-    policy: PolicyKind,
-    weigher: Option<Weigher<K, V>>,
-    ttl: Option<Duration>,
-    tti: Option<Duration>,
-    shards: Option<usize>,
-    clock: Option<SharedClock>,
-    hasher: S,
-}
-
-impl<K, V, S> fmt::Debug for MemoryCacheBuilder<K, V, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryCacheBuilder")
-            .field("capacity", &self.capacity)
-            .field("policy", &self.policy)
-            .field("ttl", &self.ttl)
-            .field("tti", &self.tti)
-            .field("shards", &self.shards)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<K, V> MemoryCache<K, V, FastState>
-where
-    K: Hash + Eq + Send + 'static,
-    V: Clone + Send + 'static,
-{
-    /// A cache of `capacity` entries with the default policy (adaptive W-TinyLFU).
-    pub fn new(capacity: u64) -> Result<Self, BuildError> {
-        Self::builder().capacity(capacity).build()
-    }
-
-    /// Starts building a cache.
-    pub fn builder() -> MemoryCacheBuilder<K, V, FastState> {
-        MemoryCacheBuilder {
-            capacity: 0,
-            policy: PolicyKind::default(),
-            weigher: None,
-            ttl: None,
-            tti: None,
-            shards: None,
-            clock: None,
-            hasher: FastState::default(),
-        }
-    }
-}
-
-impl<K, V, S> MemoryCacheBuilder<K, V, S>
-where
-    K: Hash + Eq + Send + 'static,
-    V: Clone + Send + 'static,
-    S: BuildHasher,
-{
-    /// The capacity: entries, or total weight when a weigher is set.
-    pub fn capacity(mut self, capacity: u64) -> Self {
-        self.capacity = capacity;
-        self
-    }
-
-    /// The eviction policy (default: adaptive W-TinyLFU).
-    pub fn policy(mut self, policy: PolicyKind) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Weighs entries; capacity then counts weight instead of entries.
-    pub fn weigher(mut self, f: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
-        self.weigher = Some(Box::new(f));
-        self
-    }
-
-    /// Entries expire this long after they were written.
-    pub fn time_to_live(mut self, ttl: Duration) -> Self {
-        self.ttl = Some(ttl);
-        self
-    }
-
-    /// Entries expire this long after they were last read or written.
-    pub fn time_to_idle(mut self, tti: Duration) -> Self {
-        self.tti = Some(tti);
-        self
-    }
-
-    /// The number of shards (rounded up to a power of two). Default: about four per CPU,
-    /// fewer for small caches (each shard has its own share of the capacity).
-    pub fn shards(mut self, n: usize) -> Self {
-        self.shards = Some(n.max(1));
-        self
-    }
-
-    /// The clock used for expiry (default: the system clock).
-    pub fn clock(mut self, clock: SharedClock) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// The hasher of keys.
-    pub fn hasher<S2: BuildHasher>(self, hasher: S2) -> MemoryCacheBuilder<K, V, S2> {
-        MemoryCacheBuilder {
-            capacity: self.capacity,
-            policy: self.policy,
-            weigher: self.weigher,
-            ttl: self.ttl,
-            tti: self.tti,
-            shards: self.shards,
-            clock: self.clock,
-            hasher,
-        }
-    }
-
-    /// Builds the cache.
-    pub fn build(self) -> Result<MemoryCache<K, V, S>, BuildError> {
-        if self.capacity == 0 {
-            return Err(BuildError::ZeroCapacity);
-        }
-        if self.policy == PolicyKind::Opt {
-            return Err(BuildError::OfflinePolicy(self.policy));
-        }
-        let wanted = self.shards.unwrap_or_else(|| {
-            let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
-            let by_size = (self.capacity / 512).max(1) as usize;
-            (cpus * 4).min(by_size)
-        });
-        let n = wanted.next_power_of_two().min(1 << 16);
-        let mut shards = Vec::with_capacity(n);
-        for i in 0..n {
-            let cap = shard_capacity(self.capacity, n, i);
-            let policy = self
-                .policy
-                .build(cap)
-                .map_err(|_| BuildError::OfflinePolicy(self.policy))?;
-            shards.push(Shard::new(policy));
-        }
-        let clock = self.clock.unwrap_or_else(SystemClock::shared);
-        Ok(MemoryCache {
-            inner: Arc::new(Inner {
-                shards: shards.into_boxed_slice(),
-                shard_bits: n.trailing_zeros(),
-                hasher: self.hasher,
-                weigher: self.weigher,
-                ttl: self.ttl,
-                tti: self.tti,
-                base: clock.now(),
-                clock,
-                capacity: AtomicU64::new(self.capacity),
-            }),
-        })
-    }
-}
-
-fn shard_capacity(total: u64, n: usize, i: usize) -> u64 {
-    let n = n as u64;
-    let base = total / n;
-    let extra = u64::from((i as u64) < total % n);
-    (base + extra).max(1)
 }
 
 enum Probe<V> {
@@ -915,54 +574,6 @@ where
             }
             core.map.clear();
             core.times.clear();
-        }
-    }
-}
-
-/// Ends a flight: on completion stores the value; on drop without completion (panic,
-/// cancelled future) releases the key so a waiting caller loads instead.
-struct FlightGuard<'a, K, V, S>
-where
-    K: Hash + Eq + Send + 'static,
-    V: Clone + Send + 'static,
-    S: BuildHasher,
-{
-    cache: &'a MemoryCache<K, V, S>,
-    h: u64,
-    flight: Arc<Flight<V>>,
-    done: bool,
-}
-
-impl<K, V, S> FlightGuard<'_, K, V, S>
-where
-    K: Hash + Eq + Send + 'static,
-    V: Clone + Send + 'static,
-    S: BuildHasher,
-{
-    fn complete(&mut self, key: K, value: V) {
-        let shard = self.cache.shard(self.h);
-        {
-            let mut core = shard.lock();
-            core.loading.remove(&self.h);
-            self.cache
-                .insert_locked(&mut core, self.h, key, value.clone());
-        }
-        self.done = true;
-        self.flight.finish(Some(value));
-    }
-}
-
-impl<K, V, S> Drop for FlightGuard<'_, K, V, S>
-where
-    K: Hash + Eq + Send + 'static,
-    V: Clone + Send + 'static,
-    S: BuildHasher,
-{
-    fn drop(&mut self) {
-        if !self.done {
-            let shard = self.cache.shard(self.h);
-            shard.lock().loading.remove(&self.h);
-            self.flight.finish(None);
         }
     }
 }

@@ -1,0 +1,174 @@
+//! [`MemoryCacheBuilder`]: a cache's options, and how they become shards.
+
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use perfkit_core::{SharedClock, SystemClock};
+
+use super::shard::Shard;
+use super::{BuildError, Inner, MemoryCache, Weigher};
+use crate::hash::FastState;
+use crate::policy::PolicyKind;
+
+/// Options of a [`MemoryCache`].
+pub struct MemoryCacheBuilder<K, V, S = FastState> {
+    capacity: u64,
+    policy: PolicyKind,
+    weigher: Option<Weigher<K, V>>,
+    ttl: Option<Duration>,
+    tti: Option<Duration>,
+    shards: Option<usize>,
+    clock: Option<SharedClock>,
+    hasher: S,
+}
+
+impl<K, V, S> fmt::Debug for MemoryCacheBuilder<K, V, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryCacheBuilder")
+            .field("capacity", &self.capacity)
+            .field("policy", &self.policy)
+            .field("ttl", &self.ttl)
+            .field("tti", &self.tti)
+            .field("shards", &self.shards)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> MemoryCache<K, V, FastState>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Clone + Send + 'static,
+{
+    /// A cache of `capacity` entries with the default policy (adaptive W-TinyLFU).
+    pub fn new(capacity: u64) -> Result<Self, BuildError> {
+        Self::builder().capacity(capacity).build()
+    }
+
+    /// Starts building a cache.
+    pub fn builder() -> MemoryCacheBuilder<K, V, FastState> {
+        MemoryCacheBuilder {
+            capacity: 0,
+            policy: PolicyKind::default(),
+            weigher: None,
+            ttl: None,
+            tti: None,
+            shards: None,
+            clock: None,
+            hasher: FastState::default(),
+        }
+    }
+}
+
+impl<K, V, S> MemoryCacheBuilder<K, V, S>
+where
+    K: Hash + Eq + Send + 'static,
+    V: Clone + Send + 'static,
+    S: BuildHasher,
+{
+    /// The capacity: entries, or total weight when a weigher is set.
+    pub fn capacity(mut self, capacity: u64) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// The eviction policy (default: adaptive W-TinyLFU).
+    pub fn policy(mut self, policy: PolicyKind) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Weighs entries; capacity then counts weight instead of entries.
+    pub fn weigher(mut self, f: impl Fn(&K, &V) -> u32 + Send + Sync + 'static) -> Self {
+        self.weigher = Some(Box::new(f));
+        self
+    }
+
+    /// Entries expire this long after they were written.
+    pub fn time_to_live(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Entries expire this long after they were last read or written.
+    pub fn time_to_idle(mut self, tti: Duration) -> Self {
+        self.tti = Some(tti);
+        self
+    }
+
+    /// The number of shards (rounded up to a power of two). Default: about four per CPU,
+    /// fewer for small caches (each shard has its own share of the capacity).
+    pub fn shards(mut self, n: usize) -> Self {
+        self.shards = Some(n.max(1));
+        self
+    }
+
+    /// The clock used for expiry (default: the system clock).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The hasher of keys.
+    pub fn hasher<S2: BuildHasher>(self, hasher: S2) -> MemoryCacheBuilder<K, V, S2> {
+        MemoryCacheBuilder {
+            capacity: self.capacity,
+            policy: self.policy,
+            weigher: self.weigher,
+            ttl: self.ttl,
+            tti: self.tti,
+            shards: self.shards,
+            clock: self.clock,
+            hasher,
+        }
+    }
+
+    /// Builds the cache.
+    pub fn build(self) -> Result<MemoryCache<K, V, S>, BuildError> {
+        if self.capacity == 0 {
+            return Err(BuildError::ZeroCapacity);
+        }
+        if self.policy == PolicyKind::Opt {
+            return Err(BuildError::OfflinePolicy(self.policy));
+        }
+        let wanted = self.shards.unwrap_or_else(|| {
+            let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+            let by_size = (self.capacity / 512).max(1) as usize;
+            (cpus * 4).min(by_size)
+        });
+        let n = wanted.next_power_of_two().min(1 << 16);
+        let mut shards = Vec::with_capacity(n);
+        for i in 0..n {
+            let cap = shard_capacity(self.capacity, n, i);
+            let policy = self
+                .policy
+                .build(cap)
+                .map_err(|_| BuildError::OfflinePolicy(self.policy))?;
+            shards.push(Shard::new(policy));
+        }
+        let clock = self.clock.unwrap_or_else(SystemClock::shared);
+        Ok(MemoryCache {
+            inner: Arc::new(Inner {
+                shards: shards.into_boxed_slice(),
+                shard_bits: n.trailing_zeros(),
+                hasher: self.hasher,
+                weigher: self.weigher,
+                ttl: self.ttl,
+                tti: self.tti,
+                base: clock.now(),
+                clock,
+                capacity: AtomicU64::new(self.capacity),
+            }),
+        })
+    }
+}
+
+/// Shard `i`'s share of `total` among `n` shards (every shard holds at least one unit).
+pub(super) fn shard_capacity(total: u64, n: usize, i: usize) -> u64 {
+    let n = n as u64;
+    let base = total / n;
+    let extra = u64::from((i as u64) < total % n);
+    (base + extra).max(1)
+}
