@@ -63,6 +63,15 @@ fn exercise(p: &Profile) {
     let _ = export::differential_flamegraph_svg(p, p, "x");
 }
 
+/// The error and its causes, as the CLI prints them: the file in the error, the reason (with
+/// its position) in the cause.
+fn chain(err: &dyn std::error::Error) -> String {
+    std::iter::successors(Some(err), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
 #[test]
 fn malformed_files_are_errors_naming_the_problem() {
     let path = Path::new("bad.json");
@@ -84,15 +93,13 @@ fn malformed_files_are_errors_naming_the_problem() {
         ),
     ];
     for (text, expected) in cases {
-        let err = Profile::from_json(text, path).unwrap_err().to_string();
+        let err = chain(&Profile::from_json(text, path).unwrap_err());
         assert!(err.contains("bad.json"), "{err}");
         assert!(err.contains(expected), "{text:?}: {err}");
     }
     let mut truncated = serde_json::to_string(&valid()).unwrap();
     truncated.truncate(truncated.len() / 2);
-    let err = Profile::from_json(&truncated, path)
-        .unwrap_err()
-        .to_string();
+    let err = chain(&Profile::from_json(&truncated, path).unwrap_err());
     assert!(err.contains("line 1 column"), "{err}");
 }
 
