@@ -114,14 +114,10 @@ enum Target {
 
 #[inline(always)]
 fn target() -> Target {
-    // `try_with` only fails after the thread-local storage is gone; the slow path then
-    // counts on the overflow slot.
-    let ptr = SLOT_PTR.try_with(Cell::get).unwrap_or(std::ptr::null());
-    if !ptr.is_null() {
-        // SAFETY: SLOT_PTR only ever holds null or a pointer into the static SLOT_TABLE.
-        return Target::Owned(unsafe { &*ptr });
+    match owned_slot() {
+        Some(slot) => Target::Owned(slot),
+        None => slow_target(),
     }
-    slow_target()
 }
 
 #[cold]
