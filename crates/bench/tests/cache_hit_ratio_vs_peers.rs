@@ -16,32 +16,15 @@
 
 use perfkit_cache::{PolicyKind, TraceFormat, read_trace, simulate, synth};
 
+#[path = "../src/peer_hits.rs"]
+mod peer_hits;
+
 fn moka_pct(keys: &[u64], cap: u64) -> f64 {
-    let cache: moka::sync::Cache<u64, ()> = moka::sync::Cache::new(cap);
-    let mut hits = 0u64;
-    for &k in keys {
-        if cache.get(&k).is_some() {
-            hits += 1;
-        } else {
-            cache.insert(k, ());
-            cache.run_pending_tasks();
-        }
-    }
-    100.0 * hits as f64 / keys.len() as f64
+    100.0 * peer_hits::moka_hits(keys, cap) as f64 / keys.len() as f64
 }
 
 fn quick_pct(keys: &[u64], cap: u64) -> f64 {
-    let mut cache: quick_cache::unsync::Cache<u64, ()> =
-        quick_cache::unsync::Cache::new(cap as usize);
-    let mut hits = 0u64;
-    for &k in keys {
-        if cache.get(&k).is_some() {
-            hits += 1;
-        } else {
-            cache.insert(k, ());
-        }
-    }
-    100.0 * hits as f64 / keys.len() as f64
+    100.0 * peer_hits::quick_hits(keys, cap) as f64 / keys.len() as f64
 }
 
 fn pct(kind: PolicyKind, cap: u64, keys: &[u64]) -> f64 {

@@ -16,6 +16,11 @@ use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::Instant;
 
+// Shared with the hit-ratio test (`tests/cache_hit_ratio_vs_peers.rs`).
+#[path = "../peer_hits.rs"]
+mod peer_hits;
+use peer_hits::{moka_hits, quick_hits};
+
 pub(crate) struct CacheSuite;
 
 const KEYS: usize = 1_000_000;
@@ -132,33 +137,6 @@ fn throughput(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {
         .ratios
         .insert("time_per_op_vs_moka".into(), geo(&vs_moka));
     Ok(())
-}
-
-fn moka_hits(keys: &[u64], cap: u64) -> u64 {
-    let c: moka::sync::Cache<u64, ()> = moka::sync::Cache::new(cap);
-    let mut hits = 0;
-    for &k in keys {
-        if c.get(&k).is_some() {
-            hits += 1;
-        } else {
-            c.insert(k, ());
-            c.run_pending_tasks();
-        }
-    }
-    hits
-}
-
-fn quick_hits(keys: &[u64], cap: u64) -> u64 {
-    let mut c: quick_cache::unsync::Cache<u64, ()> = quick_cache::unsync::Cache::new(cap as usize);
-    let mut hits = 0;
-    for &k in keys {
-        if c.get(&k).is_some() {
-            hits += 1;
-        } else {
-            c.insert(k, ());
-        }
-    }
-    hits
 }
 
 fn hit_ratios(result: &mut SuiteResult) -> anyhow::Result<()> {
