@@ -3,11 +3,10 @@
 //! moka 0.12 and quick_cache, and LRU, on the synthetic workloads of
 //! `crates/cache/tests/adaptive.rs` and the shared traces of `../shared/data/README.md`.
 //!
-//! The bar is "within 0.5 points of the best of them everywhere". It holds on the
-//! shared traces and on every synthetic workload but one, which has its own recorded bound
-//! below, so that this test catches a regression without pretending the bar is met: a
-//! skewed working set twice the cache that shifts every 30k requests, 75.7 against LRU's
-//! 76.5 (the sketch favours the old keys for about 3000 requests after each shift).
+//! The bar, "within 0.5 points of the best of them everywhere", is checked as it
+//! stands. The closest cases are a skewed working set twice the cache that shifts every 30k
+//! requests (-0.45 against LRU: the window widens about 1000 requests after each shift) and
+//! multi3 (-0.16 against quick_cache).
 //!
 //! moka is run single-threaded with its pending maintenance applied after every insert,
 //! so that it decides as it would at rest; quick_cache through its unsync cache.
@@ -68,13 +67,12 @@ fn synthetic_workloads() {
         1000,
         0.5,
     );
-    // Below the bar (see the module docs): measured -0.7 to -1.2 and -0.68.
-    check("loop 1500", &synth::looping(N, 1500), 1000, 1.5);
+    check("loop 1500", &synth::looping(N, 1500), 1000, 0.5);
     check(
         "shift 2000",
         &synth::shifting(N, 2000, 0.8, 30_000, 5),
         1000,
-        1.0,
+        0.5,
     );
 }
 

@@ -58,10 +58,11 @@ fn shifting_working_sets() {
     let keys = synth::shifting(N, 950, 0.0, 10_000, 6);
     let (w, best) = compare("shift uniform 950", &keys, CAP);
     assert!(w >= best - 0.5, "shift uniform: {w:.2} vs {best:.2}");
-    // A skewed working set twice the cache, replaced every 30k requests: measured 0.74
-    // points under LRU (75.73 against 76.47), outside the 0.5 bar: the loss is in the first
-    // 3000 requests after each shift, while the sketch still favours the old keys.
+    // A skewed working set twice the cache, replaced every 30k requests: the closest case
+    // (0.45 under LRU). The loss is the first ~1000 requests after each shift, before the
+    // shadows widen the window; a widened window keeps its own (newest) keys ahead of the
+    // main keys it takes in, which it used to put in front of them (0.73 under).
     let keys = synth::shifting(N, 2000, 0.8, 30_000, 5);
     let (w, best) = compare("shift 2000", &keys, CAP);
-    assert!(w >= best - 1.0, "shift 2000: {w:.2} vs {best:.2}");
+    assert!(w >= best - 0.5, "shift 2000: {w:.2} vs {best:.2}");
 }

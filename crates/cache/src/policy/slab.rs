@@ -308,6 +308,24 @@ impl List {
         self.weight += u64::from(t.node(idx).weight);
     }
 
+    /// Links `idx` at the tail (oldest end).
+    pub(crate) fn push_back(&mut self, t: &mut Table, idx: u32) {
+        let old = self.tail;
+        {
+            let n = t.node_mut(idx);
+            n.prev = old;
+            n.next = NIL;
+        }
+        if old == NIL {
+            self.head = idx;
+        } else {
+            t.node_mut(old).next = idx;
+        }
+        self.tail = idx;
+        self.len += 1;
+        self.weight += u64::from(t.node(idx).weight);
+    }
+
     /// Unlinks `idx`, which must be on this list.
     pub(crate) fn unlink(&mut self, t: &mut Table, idx: u32) {
         let (prev, next, w) = {

@@ -433,9 +433,14 @@ impl WTinyLfu {
         }
     }
 
-    /// Moves main's least recently used keys into a window that has room.
+    /// Moves main's least recently used keys into a window that has room, behind the
+    /// window's own keys and in their order: they were used less recently than the window's
+    /// keys, so they leave it first (ahead of them, a shift of the working set would evict
+    /// the new keys the window has just taken in).
     fn fill_window(&mut self) {
-        while (self.window.weight as f64) < self.window_max {
+        let mut room = self.window_max - self.window.weight as f64;
+        let mut moved = Vec::new();
+        while room > 0.0 {
             let idx = if !self.probation.is_empty() {
                 self.probation.tail
             } else if !self.protected.is_empty() {
@@ -444,11 +449,17 @@ impl WTinyLfu {
                 break;
             };
             let w = f64::from(self.t.node(idx).weight);
-            if self.window.weight as f64 + w > self.window_max {
+            if w > room {
                 break;
             }
+            room -= w;
             self.unlink(idx);
-            self.push(idx, WINDOW);
+            moved.push(idx);
+        }
+        // Oldest first in `moved`: the oldest ends at the window's tail.
+        for &idx in moved.iter().rev() {
+            self.t.node_mut(idx).tag = WINDOW;
+            self.window.push_back(&mut self.t, idx);
         }
     }
 
@@ -666,5 +677,31 @@ impl Policy for WTinyLfu {
         self.probation.for_each_oldest_first(&self.t, f);
         self.protected.for_each_oldest_first(&self.t, f);
         self.window.for_each_oldest_first(&self.t, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Access;
+
+    #[test]
+    fn a_grown_window_keeps_its_own_keys_newest() {
+        let cfg = WTinyLfuConfig {
+            window: 0.1,
+            adaptive: false,
+            ..WTinyLfuConfig::default()
+        };
+        let mut p = WTinyLfu::with_config(20, cfg);
+        let mut evicted = Vec::new();
+        // The window (2 keys) ends with 18 and 19; 0..=17 went to probation, oldest last.
+        for k in 0..20 {
+            assert_eq!(p.access(k, 1, &mut evicted), Access::Admitted);
+        }
+        p.set_window(20.0);
+        let mut order = Vec::new();
+        p.window
+            .for_each_oldest_first(&p.t, &mut |k, _| order.push(k));
+        assert_eq!(order, (0..20).collect::<Vec<u64>>());
     }
 }
