@@ -39,6 +39,7 @@ pub mod hash;
 mod memory;
 pub mod plot;
 pub mod policy;
+mod prefetch;
 pub mod report;
 pub mod sim;
 pub mod synth;

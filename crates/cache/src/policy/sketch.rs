@@ -122,26 +122,60 @@ impl FrequencySketch {
         self.table.get(block).map_or(0, |b| b.0[0])
     }
 
-    /// Records one request for `key`.
-    pub(crate) fn increment(&mut self, key: u64) {
-        let h = mix64(key);
+    /// Starts loading `key`'s block (for a count that is about to follow: a miss's).
+    #[inline]
+    pub(crate) fn prefetch(&self, key: u64) {
+        let block = (mix64(key) & self.block_mask) as usize;
+        if let Some(b) = self.table.get(block) {
+            crate::prefetch::prefetch(b);
+        }
+    }
+
+    /// Records one request for `key`; returns whether the counts were aged by it.
+    pub(crate) fn increment(&mut self, key: u64) -> bool {
         self.size += 1;
-        if self.doorkeeper && !self.door_contains(h) {
+        self.add(key, 1);
+        self.age_if_due()
+    }
+
+    /// Counts one request whose key is written later, by [`add`](Self::add) (a deferred
+    /// hit); returns whether the counts were aged by it, in which case the caller halves
+    /// the requests it holds back too.
+    #[inline]
+    pub(crate) fn count_deferred(&mut self) -> bool {
+        self.size += 1;
+        self.age_if_due()
+    }
+
+    /// Adds `n` requests for `key` to its counters (each saturating at 15) without
+    /// counting them towards aging (they were, by [`count_deferred`](Self::count_deferred)).
+    pub(crate) fn add(&mut self, key: u64, mut n: u32) {
+        let h = mix64(key);
+        if self.doorkeeper && n > 0 && !self.door_contains(h) {
             for x in self.door_bits(h) {
                 self.door[(x >> 6) as usize] |= 1 << (x & 63);
             }
-        } else {
-            let (block, slots) = self.slots(h);
-            let b = &mut self.table[block].0;
-            for (word, shift) in slots {
-                let w = &mut b[word];
-                if (*w >> shift) & 15 < 15 {
-                    *w += 1 << shift;
-                }
-            }
+            n -= 1;
         }
+        if n == 0 {
+            return;
+        }
+        let (block, slots) = self.slots(h);
+        let b = &mut self.table[block].0;
+        for (word, shift) in slots {
+            let w = &mut b[word];
+            let c = ((*w >> shift) & 15) as u32;
+            *w += u64::from(n.min(15 - c)) << shift;
+        }
+    }
+
+    #[inline]
+    fn age_if_due(&mut self) -> bool {
         if self.size >= self.sample {
             self.reset();
+            true
+        } else {
+            false
         }
     }
 
@@ -177,6 +211,27 @@ impl FrequencySketch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adding_n_equals_n_increments() {
+        for doorkeeper in [false, true] {
+            let (mut one, mut many) = (
+                FrequencySketch::new(64, doorkeeper),
+                FrequencySketch::new(64, doorkeeper),
+            );
+            for (key, n) in [(7u64, 3u32), (8, 1), (7, 20), (9, 0), (10, 15)] {
+                for _ in 0..n {
+                    one.increment(key);
+                    many.count_deferred();
+                }
+                many.add(key, n);
+                for k in 7..=10 {
+                    assert_eq!(one.frequency(k), many.frequency(k), "key {k}");
+                }
+            }
+            assert_eq!(one.size, many.size);
+        }
+    }
 
     #[test]
     fn counts_grow_and_age() {
