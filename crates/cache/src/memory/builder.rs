@@ -139,15 +139,16 @@ where
             (cpus * 4).min(by_size)
         });
         let n = wanted.next_power_of_two().min(1 << 16);
-        let mut shards = Vec::with_capacity(n);
-        for i in 0..n {
-            let cap = shard_capacity(self.capacity, n, i);
-            let policy = self
-                .policy
-                .build(cap)
-                .map_err(|_| BuildError::OfflinePolicy(self.policy))?;
-            shards.push(Shard::new(policy));
-        }
+        let capacities: Vec<u64> = (0..n)
+            .map(|i| shard_capacity(self.capacity, n, i))
+            .collect();
+        let shards: Vec<Shard<K, V>> = self
+            .policy
+            .build_shards(&capacities)
+            .map_err(|_| BuildError::OfflinePolicy(self.policy))?
+            .into_iter()
+            .map(Shard::new)
+            .collect();
         let clock = self.clock.unwrap_or_else(SystemClock::shared);
         Ok(MemoryCache {
             inner: Arc::new(Inner {

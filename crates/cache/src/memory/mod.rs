@@ -504,19 +504,29 @@ where
         if kind == PolicyKind::Opt {
             return Err(BuildError::OfflinePolicy(kind));
         }
-        for shard in self.inner.shards.iter() {
+        let capacities: Vec<u64> = self
+            .inner
+            .shards
+            .iter()
+            .map(|s| s.lock().policy.get().capacity())
+            .collect();
+        let policies = kind
+            .build_shards(&capacities)
+            .map_err(|_| BuildError::OfflinePolicy(kind))?;
+        for (shard, mut next) in self.inner.shards.iter().zip(policies) {
             let mut core = shard.lock();
             let core = &mut *core;
+            core.evicted.clear();
+            // A resize between the two locks: the new policy takes the shard's capacity.
             let cap = core.policy.get().capacity();
-            let mut next = kind
-                .build(cap)
-                .map_err(|_| BuildError::OfflinePolicy(kind))?;
+            if next.capacity() != cap {
+                next.set_capacity(cap, &mut core.evicted);
+            }
             next.detach_index();
             let mut residents = Vec::with_capacity(core.policy.get().len());
             core.policy
                 .get()
                 .for_each_resident(&mut |k, w| residents.push((k, w)));
-            core.evicted.clear();
             // The old policy's handles mean nothing to the new one: each admitted key's
             // handle is taken right after its admission.
             let mut slots = Vec::with_capacity(residents.len());

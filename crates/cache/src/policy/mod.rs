@@ -23,6 +23,7 @@ mod arc;
 mod lfu;
 mod lru;
 mod s3fifo;
+mod shadows;
 mod sieve;
 pub(crate) mod sketch;
 pub(crate) mod slab;
@@ -263,6 +264,27 @@ impl PolicyKind {
             )),
             PolicyKind::Opt => return Err(PolicyError::OfflineOnly),
         })
+    }
+
+    /// The policies of a sharded cache, one per entry of `capacities`. One shard is
+    /// [`build`](Self::build)'s policy, so its hits are the simulator's. Several shards of
+    /// the adaptive W-TinyLFU share one set of shadow caches, sized and sampled for the sum
+    /// of the capacities (see `shadows.rs`).
+    pub(crate) fn build_shards(
+        self,
+        capacities: &[u64],
+    ) -> Result<Vec<Box<dyn Policy>>, PolicyError> {
+        if self != PolicyKind::WTinyLfu || capacities.len() < 2 {
+            return capacities.iter().map(|&c| self.build(c)).collect();
+        }
+        let cfg = WTinyLfuConfig::default();
+        let shared = shadows::SharedShadows::new(capacities.iter().sum(), &cfg);
+        Ok(capacities
+            .iter()
+            .map(|&c| {
+                Box::new(WTinyLfu::with_shared_shadows(c, cfg, shared.clone())) as Box<dyn Policy>
+            })
+            .collect())
     }
 }
 

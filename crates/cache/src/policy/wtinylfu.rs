@@ -9,6 +9,9 @@
 //! default: against moka and quick_cache on the synthetic and shared workloads its steps
 //! cost more (churn on every move, oscillation on loops) than they found.
 
+use std::sync::Arc;
+
+use super::shadows::{ShadowLink, Shadows, SharedShadows};
 use super::sketch::FrequencySketch;
 use super::slab::{List, NIL, Table};
 use super::{Policy, PolicyKind};
@@ -77,102 +80,6 @@ impl Default for WTinyLfuConfig {
     }
 }
 
-/// Miniature W-TinyLFU caches with fixed windows, fed a spatial sample of the requests.
-#[derive(Debug)]
-struct Shadows {
-    threshold: u64,
-    sims: Vec<(f64, WTinyLfu)>,
-    hits: Vec<u64>,
-    score: Vec<f64>,
-    requests: u64,
-    epoch: u64,
-    scored: bool,
-    evicted: Vec<u64>,
-}
-
-/// Shadow caches hold at least this many entries (when the cache does).
-const SHADOW_MIN: f64 = 512.0;
-
-impl Shadows {
-    fn new(cap: u64, cfg: &WTinyLfuConfig) -> Option<Self> {
-        if cfg.shadow_windows.is_empty() || !cfg.adaptive || cap < 8 {
-            return None;
-        }
-        let rate = (SHADOW_MIN / cap as f64).min(1.0);
-        let shadow_cap = ((cap as f64 * rate).round() as u64).max(1);
-        let sub = WTinyLfuConfig {
-            adaptive: false,
-            shadow_windows: &[],
-            ..*cfg
-        };
-        let sims: Vec<(f64, WTinyLfu)> = cfg
-            .shadow_windows
-            .iter()
-            .map(|&w| {
-                (
-                    w,
-                    WTinyLfu::with_config(shadow_cap, WTinyLfuConfig { window: w, ..sub }),
-                )
-            })
-            .collect();
-        let n = sims.len();
-        Some(Shadows {
-            threshold: if rate >= 1.0 {
-                u64::MAX
-            } else {
-                (rate * u64::MAX as f64) as u64
-            },
-            sims,
-            hits: vec![0; n],
-            score: vec![0.0; n],
-            requests: 0,
-            epoch: ((cfg.shadow_epoch * shadow_cap as f64) as u64).max(64),
-            scored: false,
-            evicted: Vec::new(),
-        })
-    }
-
-    /// Feeds a request; at the end of an epoch returns the best window share and by how
-    /// much its smoothed hit ratio beats the shadow nearest to `current`.
-    fn access(&mut self, key: u64, current: f64) -> Option<(f64, f64)> {
-        if crate::hash::mix64(key ^ 0x5bd1_e995_0000_0001) > self.threshold {
-            return None;
-        }
-        self.requests += 1;
-        for (i, (_, sim)) in self.sims.iter_mut().enumerate() {
-            self.evicted.clear();
-            if sim.access(key, 1, &mut self.evicted).is_hit() {
-                self.hits[i] += 1;
-            }
-        }
-        if self.requests < self.epoch {
-            return None;
-        }
-        for i in 0..self.sims.len() {
-            let rate = self.hits[i] as f64 / self.requests as f64;
-            self.score[i] = if self.scored {
-                0.5 * self.score[i] + 0.5 * rate
-            } else {
-                rate
-            };
-            self.hits[i] = 0;
-        }
-        self.scored = true;
-        self.requests = 0;
-        let best = (0..self.sims.len())
-            .max_by(|&a, &b| self.score[a].total_cmp(&self.score[b]))
-            .unwrap_or(0);
-        let near = (0..self.sims.len())
-            .min_by(|&a, &b| {
-                (self.sims[a].0 - current)
-                    .abs()
-                    .total_cmp(&(self.sims[b].0 - current).abs())
-            })
-            .unwrap_or(0);
-        Some((self.sims[best].0, self.score[best] - self.score[near]))
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Climber {
     hits: u64,
@@ -215,7 +122,7 @@ pub struct WTinyLfu {
     protected_max: f64,
     sketch: FrequencySketch,
     climber: Climber,
-    shadows: Option<Box<Shadows>>,
+    shadows: ShadowLink,
     rng: XorShift,
     cfg: WTinyLfuConfig,
     /// The node of the last admitted key (so that `slot` right after `admit` needs no
@@ -231,6 +138,28 @@ impl WTinyLfu {
 
     /// With explicit options.
     pub fn with_config(capacity: u64, cfg: WTinyLfuConfig) -> Self {
+        let shadows = match Shadows::new(capacity, &cfg) {
+            Some(own) => ShadowLink::Own(Box::new(own)),
+            None => ShadowLink::None,
+        };
+        Self::with_shadows(capacity, cfg, shadows)
+    }
+
+    /// A shard of a cache: its window follows `shared`, the shadows of the whole cache
+    /// (none: not adaptive by shadows).
+    pub(crate) fn with_shared_shadows(
+        capacity: u64,
+        cfg: WTinyLfuConfig,
+        shared: Option<Arc<SharedShadows>>,
+    ) -> Self {
+        let shadows = match shared {
+            Some(shared) if cfg.adaptive => ShadowLink::Shared(shared, 0),
+            _ => ShadowLink::None,
+        };
+        Self::with_shadows(capacity, cfg, shadows)
+    }
+
+    fn with_shadows(capacity: u64, cfg: WTinyLfuConfig, shadows: ShadowLink) -> Self {
         let sketch = FrequencySketch::new(capacity, cfg.doorkeeper);
         let mut p = WTinyLfu {
             t: Table::with_capacity(capacity as usize),
@@ -249,7 +178,7 @@ impl WTinyLfu {
                 previous_rate: 0.0,
                 step: -cfg.step * capacity as f64,
             },
-            shadows: Shadows::new(capacity, &cfg).map(Box::new),
+            shadows,
             rng: XorShift::new(0x5eed_1234_abcd_ef01),
             cfg,
             last_admitted: NIL,
@@ -463,19 +392,15 @@ impl WTinyLfu {
     /// Feeds a request's outcome to the hill climber and the shadow caches.
     fn observe(&mut self, key: u64, hit: bool) {
         self.record(hit);
-        if let Some(sh) = self.shadows.as_mut() {
-            let cap = self.cap.max(1) as f64;
-            let current = self.window_max / cap;
-            if let Some((best, gain)) = sh.access(key, current)
-                && gain > self.cfg.shadow_margin
-            {
-                let target = (best * cap).max(1.0).min(cap);
-                self.set_window(target);
-                self.climber.step =
-                    self.cfg.step * cap * if target > current * cap { 1.0 } else { -1.0 };
-                self.climber.hits = 0;
-                self.climber.misses = 0;
-            }
+        let cap = self.cap.max(1) as f64;
+        let current = self.window_max / cap;
+        if let Some(best) = self.shadows.observe(key, current, self.cfg.shadow_margin) {
+            let target = (best * cap).max(1.0).min(cap);
+            self.set_window(target);
+            self.climber.step =
+                self.cfg.step * cap * if target > current * cap { 1.0 } else { -1.0 };
+            self.climber.hits = 0;
+            self.climber.misses = 0;
         }
     }
 

@@ -1,0 +1,232 @@
+//! The shadow caches that adapt W-TinyLFU's window: miniature copies of the cache with
+//! fixed window shares, fed a spatial sample of the requests; the window jumps to the share
+//! of whichever does clearly best.
+//!
+//! A policy on its own owns its shadows. The shards of one [`MemoryCache`](crate::MemoryCache)
+//! share one set ([`SharedShadows`]), sized and sampled for the whole capacity as a single
+//! policy of that capacity would be: each shard sampling its own share of the keys at the
+//! rate its own (smaller) capacity calls for cost a quarter of the cache's time on a
+//! large cache, for shadows that each saw an eighth of the keys.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::wtinylfu::{WTinyLfu, WTinyLfuConfig};
+use crate::policy::Policy;
+
+/// Shadow caches hold at least this many entries (when the cache does).
+const SHADOW_MIN: f64 = 512.0;
+
+/// Miniature W-TinyLFU caches with fixed windows, fed a spatial sample of the requests.
+#[derive(Debug)]
+pub(super) struct Shadows {
+    threshold: u64,
+    sims: Vec<(f64, WTinyLfu)>,
+    hits: Vec<u64>,
+    score: Vec<f64>,
+    requests: u64,
+    epoch: u64,
+    scored: bool,
+    evicted: Vec<u64>,
+}
+
+impl Shadows {
+    /// Shadows for a cache of `cap` entries, or `None` when `cfg` asks for none.
+    pub(super) fn new(cap: u64, cfg: &WTinyLfuConfig) -> Option<Self> {
+        if cfg.shadow_windows.is_empty() || !cfg.adaptive || cap < 8 {
+            return None;
+        }
+        let rate = (SHADOW_MIN / cap as f64).min(1.0);
+        let shadow_cap = ((cap as f64 * rate).round() as u64).max(1);
+        let sub = WTinyLfuConfig {
+            adaptive: false,
+            shadow_windows: &[],
+            ..*cfg
+        };
+        let sims: Vec<(f64, WTinyLfu)> = cfg
+            .shadow_windows
+            .iter()
+            .map(|&w| {
+                (
+                    w,
+                    WTinyLfu::with_config(shadow_cap, WTinyLfuConfig { window: w, ..sub }),
+                )
+            })
+            .collect();
+        let n = sims.len();
+        Some(Shadows {
+            threshold: if rate >= 1.0 {
+                u64::MAX
+            } else {
+                (rate * u64::MAX as f64) as u64
+            },
+            sims,
+            hits: vec![0; n],
+            score: vec![0.0; n],
+            requests: 0,
+            epoch: ((cfg.shadow_epoch * shadow_cap as f64) as u64).max(64),
+            scored: false,
+            evicted: Vec::new(),
+        })
+    }
+
+    /// Whether `key` is in the sample.
+    #[inline]
+    fn samples(threshold: u64, key: u64) -> bool {
+        crate::hash::mix64(key ^ 0x5bd1_e995_0000_0001) <= threshold
+    }
+
+    /// Feeds a request; at the end of an epoch returns the best window share and by how
+    /// much its smoothed hit ratio beats the shadow nearest to `current`.
+    pub(super) fn access(&mut self, key: u64, current: f64) -> Option<(f64, f64)> {
+        if !Self::samples(self.threshold, key) {
+            return None;
+        }
+        self.requests += 1;
+        for (i, (_, sim)) in self.sims.iter_mut().enumerate() {
+            self.evicted.clear();
+            if sim.access(key, 1, &mut self.evicted).is_hit() {
+                self.hits[i] += 1;
+            }
+        }
+        if self.requests < self.epoch {
+            return None;
+        }
+        for i in 0..self.sims.len() {
+            let rate = self.hits[i] as f64 / self.requests as f64;
+            self.score[i] = if self.scored {
+                0.5 * self.score[i] + 0.5 * rate
+            } else {
+                rate
+            };
+            self.hits[i] = 0;
+        }
+        self.scored = true;
+        self.requests = 0;
+        let best = (0..self.sims.len())
+            .max_by(|&a, &b| self.score[a].total_cmp(&self.score[b]))
+            .unwrap_or(0);
+        let near = (0..self.sims.len())
+            .min_by(|&a, &b| {
+                (self.sims[a].0 - current)
+                    .abs()
+                    .total_cmp(&(self.sims[b].0 - current).abs())
+            })
+            .unwrap_or(0);
+        Some((self.sims[best].0, self.score[best] - self.score[near]))
+    }
+}
+
+/// One set of shadows shared by the shards of a cache. The sample test needs no lock;
+/// a sampled request locks the shadows (under its shard's lock: the order is always shard,
+/// then shadows). A choice is published as a share of the capacity with a version, which
+/// each shard compares with the last it applied.
+#[derive(Debug)]
+pub(crate) struct SharedShadows {
+    threshold: u64,
+    state: Mutex<(Shadows, f64)>,
+    version: AtomicU64,
+    share: AtomicU64,
+}
+
+impl SharedShadows {
+    /// Shadows for shards whose capacities add up to `total`, starting from the window
+    /// share `cfg.window`; `None` when `cfg` asks for none.
+    pub(crate) fn new(total: u64, cfg: &WTinyLfuConfig) -> Option<Arc<Self>> {
+        let shadows = Shadows::new(total, cfg)?;
+        Some(Arc::new(SharedShadows {
+            threshold: shadows.threshold,
+            state: Mutex::new((shadows, cfg.window)),
+            version: AtomicU64::new(0),
+            share: AtomicU64::new(cfg.window.to_bits()),
+        }))
+    }
+
+    /// Feeds a request (when sampled), publishing a new share when a shadow beats the
+    /// current one by more than `margin`.
+    #[inline]
+    fn feed(&self, key: u64, margin: f64) {
+        if !Shadows::samples(self.threshold, key) {
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let (shadows, current) = &mut *state;
+        if let Some((best, gain)) = shadows.access(key, *current)
+            && gain > margin
+        {
+            *current = best;
+            self.share.store(best.to_bits(), Ordering::Relaxed);
+            self.version.fetch_add(1, Ordering::Release);
+        }
+    }
+}
+
+/// Where a W-TinyLFU policy's window choices come from.
+#[derive(Debug)]
+pub(super) enum ShadowLink {
+    /// Not adaptive by shadows.
+    None,
+    /// Its own shadows.
+    Own(Box<Shadows>),
+    /// Shadows shared with the other shards of a cache, and the version of their choice
+    /// last applied.
+    Shared(Arc<SharedShadows>, u64),
+}
+
+impl ShadowLink {
+    /// Feeds a request for `key` to the shadows; returns a window share to jump to, when
+    /// they choose one. `current` is the policy's window share.
+    #[inline]
+    pub(super) fn observe(&mut self, key: u64, current: f64, margin: f64) -> Option<f64> {
+        match self {
+            ShadowLink::None => None,
+            ShadowLink::Own(shadows) => shadows
+                .access(key, current)
+                .and_then(|(best, gain)| (gain > margin).then_some(best)),
+            ShadowLink::Shared(shared, seen) => {
+                shared.feed(key, margin);
+                let version = shared.version.load(Ordering::Acquire);
+                if version == *seen {
+                    return None;
+                }
+                *seen = version;
+                Some(f64::from_bits(shared.share.load(Ordering::Relaxed)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::mix64;
+
+    #[test]
+    fn shards_follow_one_set_of_shadows() {
+        let cfg = WTinyLfuConfig::default();
+        let shared = SharedShadows::new(4000, &cfg);
+        assert!(shared.is_some());
+        let mut shards: Vec<WTinyLfu> = (0..4)
+            .map(|_| WTinyLfu::with_shared_shadows(1000, cfg, shared.clone()))
+            .collect();
+        let shard_of = |k: u64| (mix64(k) >> 62) as usize;
+        // A skewed set twice the cache, replaced every 30k requests: recency pays, and the
+        // window widens from its initial 1 %.
+        let mut keys = crate::synth::shifting(300_000, 8000, 0.8, 30_000, 5);
+        // Then one more request per shard, so that each has seen the last choice.
+        for s in 0..4 {
+            keys.extend((1u64..).find(|&k| shard_of(k) == s));
+        }
+        let mut evicted = Vec::new();
+        for k in keys {
+            shards[shard_of(k)].access(k, 1, &mut evicted);
+            evicted.clear();
+        }
+        let Some(shared) = shared else { return };
+        assert!(shared.version.load(Ordering::Relaxed) > 0, "never chose");
+        let share = f64::from_bits(shared.share.load(Ordering::Relaxed));
+        for s in &shards {
+            assert_eq!(s.window_target(), (share * 1000.0).max(1.0) as u64);
+        }
+    }
+}
