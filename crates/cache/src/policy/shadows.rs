@@ -9,7 +9,7 @@
 //! large cache, for shadows that each saw an eighth of the keys.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, TryLockError};
 
 use super::wtinylfu::{WTinyLfu, WTinyLfuConfig};
 use crate::policy::Policy;
@@ -117,10 +117,10 @@ impl Shadows {
     }
 }
 
-/// One set of shadows shared by the shards of a cache. The sample test needs no lock;
-/// a sampled request locks the shadows (under its shard's lock: the order is always shard,
-/// then shadows). A choice is published as a share of the capacity with a version, which
-/// each shard compares with the last it applied.
+/// One set of shadows shared by the shards of a cache. The sample test needs no lock; a
+/// sampled request tries the shadows' lock (under its shard's lock, so it never waits). A
+/// choice is published as a share of the capacity with a version, which each shard
+/// compares with the last it applied.
 #[derive(Debug)]
 pub(crate) struct SharedShadows {
     threshold: u64,
@@ -149,7 +149,13 @@ impl SharedShadows {
         if !Shadows::samples(self.threshold, key) {
             return;
         }
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        // Busy (another shard is feeding them): this sample is dropped rather than waited
+        // for under the shard's lock. A sample is a sample; one thread never finds it busy.
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(state)) => state.into_inner(),
+            Err(TryLockError::WouldBlock) => return,
+        };
         let (shadows, current) = &mut *state;
         if let Some((best, gain)) = shadows.access(key, *current)
             && gain > margin
