@@ -76,12 +76,9 @@ impl Shadows {
         crate::hash::mix64(key ^ 0x5bd1_e995_0000_0001) <= threshold
     }
 
-    /// Feeds a request; at the end of an epoch returns the best window share and by how
-    /// much its smoothed hit ratio beats the shadow nearest to `current`.
-    pub(super) fn access(&mut self, key: u64, current: f64) -> Option<(f64, f64)> {
-        if !Self::samples(self.threshold, key) {
-            return None;
-        }
+    /// Feeds a request for a sampled key; at the end of an epoch returns the best window
+    /// share and by how much its smoothed hit ratio beats the shadow nearest to `current`.
+    fn feed(&mut self, key: u64, current: f64) -> Option<(f64, f64)> {
         self.requests += 1;
         for (i, (_, sim)) in self.sims.iter_mut().enumerate() {
             self.evicted.clear();
@@ -142,13 +139,9 @@ impl SharedShadows {
         }))
     }
 
-    /// Feeds a request (when sampled), publishing a new share when a shadow beats the
+    /// Feeds a request for a sampled key, publishing a new share when a shadow beats the
     /// current one by more than `margin`.
-    #[inline]
     fn feed(&self, key: u64, margin: f64) {
-        if !Shadows::samples(self.threshold, key) {
-            return;
-        }
         // Busy (another shard is feeding them): this sample is dropped rather than waited
         // for under the shard's lock. A sample is a sample; one thread never finds it busy.
         let mut state = match self.state.try_lock() {
@@ -157,7 +150,7 @@ impl SharedShadows {
             Err(TryLockError::WouldBlock) => return,
         };
         let (shadows, current) = &mut *state;
-        if let Some((best, gain)) = shadows.access(key, *current)
+        if let Some((best, gain)) = shadows.feed(key, *current)
             && gain > margin
         {
             *current = best;
@@ -180,25 +173,43 @@ pub(super) enum ShadowLink {
 }
 
 impl ShadowLink {
-    /// Feeds a request for `key` to the shadows; returns a window share to jump to, when
-    /// they choose one. `current` is the policy's window share.
+    /// Whether the shadows sample `key` (every request for it is to be fed to them).
     #[inline]
-    pub(super) fn observe(&mut self, key: u64, current: f64, margin: f64) -> Option<f64> {
+    pub(super) fn samples(&self, key: u64) -> bool {
+        match self {
+            ShadowLink::None => false,
+            ShadowLink::Own(shadows) => Shadows::samples(shadows.threshold, key),
+            ShadowLink::Shared(shared, _) => Shadows::samples(shared.threshold, key),
+        }
+    }
+
+    /// Feeds a request for a sampled key; returns a window share to jump to, when the
+    /// shadows choose one. `current` is the policy's window share.
+    pub(super) fn feed(&mut self, key: u64, current: f64, margin: f64) -> Option<f64> {
         match self {
             ShadowLink::None => None,
             ShadowLink::Own(shadows) => shadows
-                .access(key, current)
+                .feed(key, current)
                 .and_then(|(best, gain)| (gain > margin).then_some(best)),
-            ShadowLink::Shared(shared, seen) => {
+            ShadowLink::Shared(shared, _) => {
                 shared.feed(key, margin);
-                let version = shared.version.load(Ordering::Acquire);
-                if version == *seen {
-                    return None;
-                }
-                *seen = version;
-                Some(f64::from_bits(shared.share.load(Ordering::Relaxed)))
+                self.poll()
             }
         }
+    }
+
+    /// A choice the shared shadows made since this policy last applied one.
+    #[inline]
+    pub(super) fn poll(&mut self) -> Option<f64> {
+        let ShadowLink::Shared(shared, seen) = self else {
+            return None;
+        };
+        let version = shared.version.load(Ordering::Acquire);
+        if version == *seen {
+            return None;
+        }
+        *seen = version;
+        Some(f64::from_bits(shared.share.load(Ordering::Relaxed)))
     }
 }
 

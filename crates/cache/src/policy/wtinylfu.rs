@@ -21,6 +21,11 @@ const WINDOW: u8 = 0;
 const PROBATION: u8 = 1;
 const PROTECTED: u8 = 2;
 
+/// In a node's `bits`: hit in the protected segment since it was last queued there.
+const REFERENCED: u8 = 1;
+/// In a node's `bits`: the shadow caches sample the key (tested once, on admission).
+const SAMPLED: u8 = 2;
+
 /// Options of [`WTinyLfu`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WTinyLfuConfig {
@@ -214,7 +219,9 @@ impl WTinyLfu {
     }
 
     fn push(&mut self, idx: u32, tag: u8) {
-        self.t.node_mut(idx).tag = tag;
+        let n = self.t.node_mut(idx);
+        n.tag = tag;
+        n.bits &= !REFERENCED;
         let mut l = *self.list(tag);
         l.push_front(&mut self.t, idx);
         *self.list(tag) = l;
@@ -223,7 +230,7 @@ impl WTinyLfu {
     fn demote_protected(&mut self) {
         while self.protected.weight as f64 > self.protected_max && !self.protected.is_empty() {
             let idx = self.protected.tail;
-            if self.settle(idx) {
+            if self.take_reference(idx) {
                 // Hit since it was queued: what the hit's move would have done.
                 self.protected.move_to_front(&mut self.t, idx);
                 continue;
@@ -233,18 +240,26 @@ impl WTinyLfu {
         }
     }
 
-    /// Writes the deferred hits held on `idx`'s node into the sketch; returns whether it
-    /// held any (whether the key was hit since it was last queued or settled).
+    /// Writes the deferred hits held on `idx`'s node into the sketch (before the key's
+    /// frequency is read, or the key leaves).
     #[inline]
-    fn settle(&mut self, idx: u32) -> bool {
+    fn settle(&mut self, idx: u32) {
         let n = self.t.node_mut(idx);
         let hits = std::mem::take(&mut n.aux);
-        if hits == 0 {
-            return false;
+        if hits > 0 {
+            let key = n.key;
+            self.sketch.add(key, hits);
         }
-        let key = n.key;
-        self.sketch.add(key, hits);
-        true
+    }
+
+    /// Whether `idx` was hit since it was last queued in the protected segment, clearing
+    /// the mark. Its hits stay held: a requeued key does not need its frequency yet.
+    #[inline]
+    fn take_reference(&mut self, idx: u32) -> bool {
+        let n = self.t.node_mut(idx);
+        let hit = n.bits & REFERENCED != 0;
+        n.bits &= !REFERENCED;
+        hit
     }
 
     /// After the sketch has aged: deferred hits age with it (counted in time, they would
@@ -274,7 +289,8 @@ impl WTinyLfu {
             } else {
                 return NIL;
             };
-            if !self.settle(idx) {
+            if !self.take_reference(idx) {
+                self.settle(idx);
                 return idx;
             }
             if self.t.node(idx).tag == PROBATION {
@@ -389,32 +405,70 @@ impl WTinyLfu {
         self.adjust(amount);
     }
 
-    /// Feeds a request's outcome to the hill climber and the shadow caches.
-    fn observe(&mut self, key: u64, hit: bool) {
-        self.record(hit);
-        let cap = self.cap.max(1) as f64;
-        let current = self.window_max / cap;
-        if let Some(best) = self.shadows.observe(key, current, self.cfg.shadow_margin) {
-            let target = (best * cap).max(1.0).min(cap);
-            self.set_window(target);
-            self.climber.step =
-                self.cfg.step * cap * if target > current * cap { 1.0 } else { -1.0 };
-            self.climber.hits = 0;
-            self.climber.misses = 0;
+    /// Feeds a hit on `idx` to the hill climber and, when its key is sampled, the shadows.
+    #[inline]
+    fn observe_hit(&mut self, key: u64, idx: u32) {
+        self.record(true);
+        if self.t.node(idx).bits & SAMPLED != 0 {
+            self.feed_shadows(key);
         }
     }
 
+    /// Feeds a miss to the hill climber and, when its key is sampled, the shadows; applies
+    /// a choice the shared shadows made meanwhile.
+    fn observe_miss(&mut self, key: u64) {
+        self.record(false);
+        if self.shadows.samples(key) {
+            self.feed_shadows(key);
+        } else if let Some(best) = self.shadows.poll() {
+            self.jump(best);
+        }
+    }
+
+    fn feed_shadows(&mut self, key: u64) {
+        let current = self.window_max / self.cap.max(1) as f64;
+        if let Some(best) = self.shadows.feed(key, current, self.cfg.shadow_margin) {
+            self.jump(best);
+        }
+    }
+
+    /// Sets the window to `share` of the capacity (the shadows' choice).
+    fn jump(&mut self, share: f64) {
+        let cap = self.cap.max(1) as f64;
+        let current = self.window_max;
+        let target = (share * cap).max(1.0).min(cap);
+        self.set_window(target);
+        self.climber.step = self.cfg.step * cap * if target > current { 1.0 } else { -1.0 };
+        self.climber.hits = 0;
+        self.climber.misses = 0;
+    }
+
+    /// A hit on `key`, resident at `idx`.
+    #[inline]
+    fn hit(&mut self, key: u64, idx: u32) {
+        self.on_hit(key, idx);
+        self.observe_hit(key, idx);
+    }
+
     fn on_hit(&mut self, key: u64, idx: u32) {
-        if self.cfg.deferred_hits && self.t.node(idx).tag == PROTECTED {
+        let tag = self.t.node(idx).tag;
+        if self.cfg.deferred_hits {
+            // Counted on the node; the sketch gets it before the key's frequency is read.
             let n = self.t.node_mut(idx);
             n.aux = n.aux.saturating_add(1);
+            if tag == PROTECTED {
+                n.bits |= REFERENCED;
+            }
             if self.sketch.count_deferred() {
                 self.age_deferred();
             }
-            return;
+            if tag == PROTECTED {
+                return;
+            }
+        } else {
+            self.count(key);
         }
-        self.count(key);
-        match self.t.node(idx).tag {
+        match tag {
             WINDOW => self.window.move_to_front(&mut self.t, idx),
             PROBATION => {
                 self.probation.unlink(&mut self.t, idx);
@@ -469,7 +523,9 @@ impl WTinyLfu {
         }
         // Oldest first in `moved`: the oldest ends at the window's tail.
         for &idx in moved.iter().rev() {
-            self.t.node_mut(idx).tag = WINDOW;
+            let n = self.t.node_mut(idx);
+            n.tag = WINDOW;
+            n.bits &= !REFERENCED;
             self.window.push_back(&mut self.t, idx);
         }
     }
@@ -533,22 +589,22 @@ impl Policy for WTinyLfu {
         // The sketch counts a hit here and a miss when the key is admitted (as Caffeine
         // counts reads and writes), so a lookup that is never followed by an insert does
         // not inflate the key's frequency.
-        let hit = match self.t.get(key) {
+        match self.t.get(key) {
             Some(idx) => {
-                self.on_hit(key, idx);
+                self.hit(key, idx);
                 true
             }
-            None => false,
-        };
-        self.observe(key, hit);
-        hit
+            None => {
+                self.observe_miss(key);
+                false
+            }
+        }
     }
 
     fn touch(&mut self, key: u64) -> bool {
         match self.t.get(key) {
             Some(idx) => {
-                self.on_hit(key, idx);
-                self.observe(key, true);
+                self.hit(key, idx);
                 true
             }
             None => false,
@@ -562,8 +618,7 @@ impl Policy for WTinyLfu {
     fn touch_slot(&mut self, slot: u32, key: u64) -> bool {
         match self.t.get_at(slot, key) {
             Some(idx) => {
-                self.on_hit(key, idx);
-                self.observe(key, true);
+                self.hit(key, idx);
                 true
             }
             None => false,
@@ -591,7 +646,7 @@ impl Policy for WTinyLfu {
     fn lookup_absent(&mut self, key: u64) {
         // An insert usually follows a miss, and counts the key.
         self.sketch.prefetch(key);
-        self.observe(key, false);
+        self.observe_miss(key);
     }
 
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
@@ -605,6 +660,9 @@ impl Policy for WTinyLfu {
         let Some(idx) = self.t.try_insert(key, weight, WINDOW) else {
             return true;
         };
+        if self.shadows.samples(key) {
+            self.t.node_mut(idx).bits |= SAMPLED;
+        }
         self.count(key);
         self.last_admitted = idx;
         self.window.push_front(&mut self.t, idx);
@@ -742,10 +800,17 @@ mod tests {
             assert_eq!(tag(p, 0), PROTECTED);
             assert_ne!(tag(p, 1), PROTECTED);
         }
-        // Settled, the deferred hit is in the sketch as the eager one is: same counts.
+        // Requeued, 0 still holds its hits (the one that promoted it and the protected
+        // one); the sketch gets them when 0's frequency is needed or 0 leaves: then the
+        // counts are the eager policy's.
+        let held = deferred.t.node(deferred.t.get(0).unwrap_or(NIL)).aux;
+        assert_eq!(held, 2);
+        assert_eq!(
+            eager.sketch.frequency(0),
+            deferred.sketch.frequency(0) + held
+        );
+        assert!(deferred.remove(0) && eager.remove(0));
         assert_eq!(eager.sketch.frequency(0), deferred.sketch.frequency(0));
-        assert_eq!(eager.t.node(eager.t.get(0).unwrap_or(NIL)).aux, 0);
-        assert_eq!(deferred.t.node(deferred.t.get(0).unwrap_or(NIL)).aux, 0);
     }
 
     #[test]
