@@ -146,6 +146,12 @@ impl Table {
         self.nodes.iter_mut().filter(|n| n.live).for_each(&mut f);
     }
 
+    /// The node at `idx`, if there is one (`NIL` has none).
+    #[inline]
+    pub(crate) fn try_node(&self, idx: u32) -> Option<&Node> {
+        self.nodes.get(idx as usize)
+    }
+
     #[inline]
     pub(crate) fn node(&self, idx: u32) -> &Node {
         &self.nodes[idx as usize]

@@ -670,6 +670,11 @@ impl Policy for WTinyLfu {
         self.sketch.ensure(self.t.len());
         let before = evicted.len();
         self.evict(evicted);
+        // The next miss's victim is probation's oldest key, whose node the eviction just
+        // relinked: start loading its counts now, long before they are compared.
+        if let Some(n) = self.t.try_node(self.probation.tail) {
+            self.sketch.prefetch(n.key);
+        }
         // The newcomer is resident unless this call evicted it (no second index probe).
         match evicted[before..].iter().position(|&e| e == key) {
             None => true,
