@@ -8,6 +8,7 @@
 //! Here: the cache's operations. `shard`: what a shard's lock guards (entries, policy,
 //! queued hits, counts). `flight`: one load per key at a time. `builder`: the options.
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
@@ -22,7 +23,6 @@ use crate::policy::PolicyKind;
 
 mod builder;
 mod flight;
-mod map;
 mod shard;
 
 pub use builder::MemoryCacheBuilder;
@@ -195,7 +195,7 @@ where
     /// A counted lookup that informs the policy, under the shard's lock.
     #[inline]
     fn probe_locked(&self, core: &mut Core<K, V>, h: u64, key: &K) -> Probe<V> {
-        match core.map.get(h) {
+        match core.map.get(&h) {
             Some(e) if e.key == *key => {
                 let (v, slot) = (e.value.clone(), e.slot);
                 if !self.timed() || self.still_live(core, h) {
@@ -249,7 +249,7 @@ where
         let now = self.now();
         let core = self.shard(h).lock();
         core.map
-            .get(h)
+            .get(&h)
             .is_some_and(|e| e.key == *key && !self.expired_in(&core, h, now))
     }
 
@@ -271,34 +271,34 @@ where
             weight,
             slot: NO_SLOT,
         };
-        match map.get_mut(h) {
-            Some(place) => {
-                let (old, slot) = (place.weight, place.slot);
-                *place = entry;
+        match map.entry(h) {
+            MapEntry::Occupied(mut place) => {
+                let (old, slot) = (place.get().weight, place.get().slot);
+                *place.get_mut() = entry;
                 let kept = if policy.contains_slot(slot, h) {
                     if old != weight {
                         policy.set_weight_slot(slot, h, weight, evicted);
                     }
-                    place.slot = slot;
+                    place.get_mut().slot = slot;
                     true
                 } else if policy.admit(h, weight, evicted) {
-                    place.slot = policy.slot(h).unwrap_or(NO_SLOT);
+                    place.get_mut().slot = policy.slot(h).unwrap_or(NO_SLOT);
                     true
                 } else {
                     false
                 };
                 if !kept {
-                    map.remove(h);
+                    place.remove();
                     times.remove(&h);
                 }
             }
-            None => {
+            MapEntry::Vacant(place) => {
                 if policy.admit(h, weight, evicted) {
-                    map.insert_new(h, entry).slot = policy.slot(h).unwrap_or(NO_SLOT);
+                    place.insert(entry).slot = policy.slot(h).unwrap_or(NO_SLOT);
                 }
             }
         }
-        if self.timed() && map.contains_key(h) {
+        if self.timed() && map.contains_key(&h) {
             let now = self.now();
             times.insert(
                 h,
@@ -309,11 +309,6 @@ where
             );
         }
         core.counts.evictions += core.drop_evicted();
-        // The next eviction's victim is known now, many requests before it leaves: start
-        // loading its bucket (its removal was the slowest step of a miss).
-        if let Some(victim) = core.policy.get().next_victim() {
-            core.map.prefetch(victim);
-        }
     }
 
     /// Inserts or replaces `key`. The policy may decline a new key (admission filter, or
@@ -329,7 +324,7 @@ where
         let h = self.hash(key);
         let shard = self.shard(h);
         let mut core = shard.lock();
-        match core.map.get(h) {
+        match core.map.get(&h) {
             Some(e) if e.key == *key => core.forget(h).map(|e| e.value),
             _ => None,
         }
@@ -424,7 +419,7 @@ where
 
     /// A lookup that is not counted (used when re-checking around a load).
     fn peek_locked(&self, core: &Core<K, V>, h: u64, key: &K) -> Probe<V> {
-        match core.map.get(h) {
+        match core.map.get(&h) {
             Some(e) if e.key == *key && !self.expired_in(core, h, self.now()) => {
                 Probe::Hit(e.value.clone())
             }
@@ -545,7 +540,7 @@ where
             core.policy = Batched::new(next);
             core.counts.evictions += core.drop_evicted();
             for (k, slot) in slots {
-                if let Some(e) = core.map.get_mut(k) {
+                if let Some(e) = core.map.get_mut(&k) {
                     e.slot = slot;
                 }
             }
@@ -585,7 +580,7 @@ where
             let core = &mut *core;
             let policy = core.policy.get();
             for (h, e) in core.map.iter() {
-                policy.remove_slot(e.slot, h);
+                policy.remove_slot(e.slot, *h);
             }
             core.map.clear();
             core.times.clear();

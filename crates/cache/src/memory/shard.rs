@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::CacheStats;
 use super::flight::Flight;
-use super::map::ShardMap;
 use crate::hash::U64Map;
 use crate::policy::Policy;
 
@@ -83,7 +82,7 @@ impl Batched {
 pub(super) struct Core<K, V> {
     pub(super) policy: Batched,
     pub(super) counts: CacheStats,
-    pub(super) map: ShardMap<Entry<K, V>>,
+    pub(super) map: U64Map<Entry<K, V>>,
     /// Expiry timestamps by key hash (empty without expiry).
     pub(super) times: U64Map<Times>,
     pub(super) evicted: Vec<u64>,
@@ -95,7 +94,7 @@ impl<K, V> Core<K, V> {
     pub(super) fn drop_evicted(&mut self) -> u64 {
         let mut n = 0;
         for k in self.evicted.drain(..) {
-            n += u64::from(self.map.remove(k).is_some());
+            n += u64::from(self.map.remove(&k).is_some());
             if !self.times.is_empty() {
                 self.times.remove(&k);
             }
@@ -105,7 +104,7 @@ impl<K, V> Core<K, V> {
 
     /// Forgets `h` in the map, the timestamps and the policy; returns its entry.
     pub(super) fn forget(&mut self, h: u64) -> Option<Entry<K, V>> {
-        let e = self.map.remove(h)?;
+        let e = self.map.remove(&h)?;
         if !self.times.is_empty() {
             self.times.remove(&h);
         }
@@ -128,7 +127,7 @@ impl<K, V> Shard<K, V> {
             core: Mutex::new(Core {
                 policy: Batched::new(policy),
                 counts: CacheStats::default(),
-                map: ShardMap::default(),
+                map: U64Map::default(),
                 times: U64Map::default(),
                 evicted: Vec::new(),
                 loading: U64Map::default(),

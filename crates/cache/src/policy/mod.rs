@@ -68,12 +68,6 @@ pub trait Policy: Send + fmt::Debug {
     /// on a miss the policy may remember the request (sketch, ghost lists).
     fn lookup(&mut self, key: u64) -> bool;
 
-    /// The key the next eviction would most likely pick, if the policy can tell cheaply
-    /// (a hint: the memory cache starts loading that key's entry ahead of its removal).
-    fn next_victim(&self) -> Option<u64> {
-        None
-    }
-
     /// Admits `key`, which must not be resident (after a missed [`lookup`](Self::lookup)),
     /// appending the keys evicted to make room to `evicted`. Returns whether `key` is
     /// resident afterwards (admission filters may decline, and a key heavier than the

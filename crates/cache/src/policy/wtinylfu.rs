@@ -643,15 +643,6 @@ impl Policy for WTinyLfu {
         }
     }
 
-    fn next_victim(&self) -> Option<u64> {
-        let idx = if self.probation.is_empty() {
-            self.protected.tail
-        } else {
-            self.probation.tail
-        };
-        self.t.try_node(idx).map(|n| n.key)
-    }
-
     fn lookup_absent(&mut self, key: u64) {
         // An insert usually follows a miss, and counts the key.
         self.sketch.prefetch(key);
