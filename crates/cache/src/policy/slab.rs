@@ -17,7 +17,8 @@ pub(crate) struct Node {
     pub(crate) weight: u32,
     /// Which list (queue) the node is on; policy-specific.
     pub(crate) tag: u8,
-    /// Policy-specific small state (visited bit, frequency counter).
+    /// Policy-specific small state (SIEVE's visited bit, S3-FIFO's frequency, W-TinyLFU's
+    /// flags).
     pub(crate) bits: u8,
     /// Policy-specific word (LFU: the frequency; W-TinyLFU: hits not yet applied).
     pub(crate) aux: u32,

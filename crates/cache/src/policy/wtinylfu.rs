@@ -61,10 +61,11 @@ pub struct WTinyLfuConfig {
     /// Sampled requests per shadow epoch, as a multiple of the shadow capacity (0.5: a
     /// shift of the working set is seen within a few hundred sampled requests).
     pub shadow_epoch: f64,
-    /// Whether a hit in the protected segment only counts itself on the key's node, the
-    /// queue and the sketch catching up when the key reaches the segment's oldest end
-    /// (true), instead of moving the key and counting it in the sketch at once (false: the
-    /// textbook policy). See [`WTinyLfu`]'s "Deferred hits".
+    /// Whether hits are counted on the key's node, reaching the sketch when the key's
+    /// frequency is read or the key leaves, and a hit in the protected segment moves the
+    /// key only when it reaches the segment's oldest end (true); or every hit is counted in
+    /// the sketch and moves the key at once (false: the textbook policy). See
+    /// [`WTinyLfu`]'s "Deferred hits".
     pub deferred_hits: bool,
 }
 
