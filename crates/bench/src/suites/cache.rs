@@ -4,7 +4,8 @@
 //!
 //! Throughput: a read-through loop (`get`, and `insert` on a miss) over a precomputed Zipf
 //! key sequence, 1M distinct keys, capacity 100k; each thread walks its own part of the
-//! sequence; the figure is wall time per operation per thread (median of 3 rounds).
+//! sequence; the figure is wall time per operation per thread (median of 3 rounds, the
+//! rounds of the three caches interleaved).
 //! Hit ratio: single-threaded `get`/`insert` on each trace (moka's pending maintenance run
 //! after every insert so it decides as it would at rest; quick_cache's unsync cache, one
 //! shard); perfkit's figure is its simulator's, which equals its `MemoryCache`'s by test.
@@ -100,7 +101,7 @@ fn run_threads(cache: &dyn Subject, keys: &[u64], threads: usize, ops: usize) ->
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn throughput(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {
@@ -112,16 +113,22 @@ fn throughput(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {
         let keys = synth::zipf(4_000_000, KEYS, s, 42);
         for threads in [1usize, 2] {
             let case = format!("zipf s={s}, {threads} thread(s)");
-            let mut ns = BTreeMap::new();
-            for name in ["perfkit", "moka", "quick_cache"] {
-                let mut samples = Vec::new();
-                for _ in 0..rounds {
+            let subjects = ["perfkit", "moka", "quick_cache"];
+            let mut samples: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+            // Rounds interleaved across the subjects, so that a slow spell of the machine
+            // (other load, a noisy neighbour) falls on all of them rather than on one.
+            for _ in 0..rounds {
+                for name in subjects {
                     let cache = make(name)?;
                     // Warm up: fill the cache.
                     run_threads(cache.as_ref(), &keys, 1, ops.min(1_000_000));
-                    samples.push(run_threads(cache.as_ref(), &keys, threads, ops));
+                    let v = run_threads(cache.as_ref(), &keys, threads, ops);
+                    samples.entry(name).or_default().push(v);
                 }
-                let v = median(samples);
+            }
+            let mut ns = BTreeMap::new();
+            for name in subjects {
+                let v = median(samples.remove(name).unwrap_or_default());
                 result.row(&case, name, v, "ns/op");
                 ns.insert(name, v);
             }
