@@ -377,10 +377,15 @@ impl WTinyLfu {
         }
     }
 
+    /// Feeds a request's outcome to the hill climber, when it climbs.
+    #[inline]
     fn record(&mut self, hit: bool) {
-        if !self.cfg.adaptive || self.cfg.step == 0.0 {
-            return;
+        if self.cfg.adaptive && self.cfg.step != 0.0 {
+            self.climb(hit);
         }
+    }
+
+    fn climb(&mut self, hit: bool) {
         if hit {
             self.climber.hits += 1;
         } else {
