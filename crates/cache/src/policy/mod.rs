@@ -20,6 +20,7 @@
 //! ```
 
 mod arc;
+mod hitstate;
 mod lfu;
 mod lru;
 mod s3fifo;
