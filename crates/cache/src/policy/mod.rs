@@ -20,7 +20,6 @@
 //! ```
 
 mod arc;
-mod hitstate;
 mod lfu;
 mod lru;
 mod s3fifo;

@@ -17,9 +17,10 @@ pub(crate) struct Node {
     pub(crate) weight: u32,
     /// Which list (queue) the node is on; policy-specific.
     pub(crate) tag: u8,
-    /// Policy-specific small state (SIEVE's visited bit, S3-FIFO's frequency).
+    /// Policy-specific small state (SIEVE's visited bit, S3-FIFO's frequency, W-TinyLFU's
+    /// flags).
     pub(crate) bits: u8,
-    /// Policy-specific word (LFU's frequency).
+    /// Policy-specific word (LFU: the frequency; W-TinyLFU: hits not yet applied).
     pub(crate) aux: u32,
     /// Whether the node holds a resident key (false once freed).
     pub(crate) live: bool,
@@ -130,6 +131,20 @@ impl Table {
             acc ^= q.key;
         }
         acc
+    }
+
+    /// Starts loading the node at `slot` (a read-ahead for updates that touch only the
+    /// node).
+    #[inline]
+    pub(crate) fn prefetch(&self, slot: u32) {
+        if let Some(n) = self.nodes.get(slot as usize) {
+            crate::prefetch::prefetch(n);
+        }
+    }
+
+    /// Applies `f` to every live node.
+    pub(crate) fn for_each_live_mut(&mut self, mut f: impl FnMut(&mut Node)) {
+        self.nodes.iter_mut().filter(|n| n.live).for_each(&mut f);
     }
 
     /// The node at `idx`, if there is one (`NIL` has none).

@@ -13,7 +13,6 @@
 
 use std::sync::Arc;
 
-use super::hitstate::HitStates;
 use super::shadows::{ShadowLink, Shadows, SharedShadows};
 use super::sketch::FrequencySketch;
 use super::slab::{List, NIL, Table};
@@ -23,6 +22,11 @@ use crate::hash::XorShift;
 const WINDOW: u8 = 0;
 const PROBATION: u8 = 1;
 const PROTECTED: u8 = 2;
+
+/// In a node's `bits`: hit in the protected segment since it was last queued there.
+const REFERENCED: u8 = 1;
+/// In a node's `bits`: the shadow caches sample the key (tested once, on admission).
+const SAMPLED: u8 = 2;
 
 /// Options of [`WTinyLfu`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,10 +112,9 @@ struct Climber {
 /// a shifting working set. Aging counts every hit when it happens and halves the counts
 /// held on nodes with the sketch's.
 ///
-/// This is what makes a hit cheap in [`MemoryCache`](crate::MemoryCache): a protected hit
-/// through the handle the cache keeps touches one word of a dense per-node array
-/// (`hitstate.rs`, sixteen nodes to a cache line), where the textbook policy touches the
-/// node, its two list neighbours and a sketch block (four cache misses on a large cache). The hit ratios move by at most 0.15 points from the textbook
+/// This is what makes a hit cheap in [`MemoryCache`](crate::MemoryCache): it touches one
+/// node instead of the node, its two list neighbours and a sketch block (four cache misses
+/// on a large cache). The hit ratios move by at most 0.15 points from the textbook
 /// policy's on the synthetic and shared workloads, up on some (a shifting working set,
 /// scarab), down on others (multi3, web12); `crates/bench/tests/cache_hit_ratio_vs_peers.rs`
 /// holds them to the bar against moka, quick_cache and LRU.
@@ -129,8 +132,6 @@ pub struct WTinyLfu {
     sketch: FrequencySketch,
     climber: Climber,
     shadows: ShadowLink,
-    /// What a hit reads and writes, per node (see `hitstate.rs`).
-    hits: HitStates,
     rng: XorShift,
     cfg: WTinyLfuConfig,
     /// The node of the last admitted key (so that `slot` right after `admit` needs no
@@ -187,7 +188,6 @@ impl WTinyLfu {
                 step: -cfg.step * capacity as f64,
             },
             shadows,
-            hits: HitStates::default(),
             rng: XorShift::new(0x5eed_1234_abcd_ef01),
             cfg,
             last_admitted: NIL,
@@ -223,8 +223,9 @@ impl WTinyLfu {
     }
 
     fn push(&mut self, idx: u32, tag: u8) {
-        self.t.node_mut(idx).tag = tag;
-        self.hits.set_tag(idx, tag);
+        let n = self.t.node_mut(idx);
+        n.tag = tag;
+        n.bits &= !REFERENCED;
         let mut l = *self.list(tag);
         l.push_front(&mut self.t, idx);
         *self.list(tag) = l;
@@ -247,9 +248,10 @@ impl WTinyLfu {
     /// frequency is read, or the key leaves).
     #[inline]
     fn settle(&mut self, idx: u32) {
-        let hits = self.hits.take_pending(idx);
+        let n = self.t.node_mut(idx);
+        let hits = std::mem::take(&mut n.aux);
         if hits > 0 {
-            let key = self.t.node(idx).key;
+            let key = n.key;
             self.sketch.add(key, hits);
         }
     }
@@ -258,14 +260,17 @@ impl WTinyLfu {
     /// the mark. Its hits stay held: a requeued key does not need its frequency yet.
     #[inline]
     fn take_reference(&mut self, idx: u32) -> bool {
-        self.hits.take_reference(idx)
+        let n = self.t.node_mut(idx);
+        let hit = n.bits & REFERENCED != 0;
+        n.bits &= !REFERENCED;
+        hit
     }
 
     /// After the sketch has aged: deferred hits age with it (counted in time, they would
     /// have been halved with the rest).
     fn age_deferred(&mut self) {
         if self.cfg.deferred_hits {
-            self.hits.halve_pending();
+            self.t.for_each_live_mut(|n| n.aux >>= 1);
         }
     }
 
@@ -306,7 +311,6 @@ impl WTinyLfu {
         self.settle(idx);
         self.total -= u64::from(self.t.node(idx).weight);
         evicted.push(self.t.remove(idx));
-        self.hits.free(idx);
     }
 
     /// TinyLFU admission: the candidate must be used clearly more often than the victim.
@@ -414,7 +418,7 @@ impl WTinyLfu {
     #[inline]
     fn observe_hit(&mut self, key: u64, idx: u32) {
         self.record(true);
-        if self.hits.sampled(idx) {
+        if self.t.node(idx).bits & SAMPLED != 0 {
             self.feed_shadows(key);
         }
     }
@@ -458,8 +462,12 @@ impl WTinyLfu {
     fn on_hit(&mut self, key: u64, idx: u32) {
         let tag = self.t.node(idx).tag;
         if self.cfg.deferred_hits {
-            // Held for the node; the sketch gets it before the key's frequency is read.
-            self.hits.add_hit(idx, tag == PROTECTED);
+            // Counted on the node; the sketch gets it before the key's frequency is read.
+            let n = self.t.node_mut(idx);
+            n.aux = n.aux.saturating_add(1);
+            if tag == PROTECTED {
+                n.bits |= REFERENCED;
+            }
             if self.sketch.count_deferred() {
                 self.age_deferred();
             }
@@ -524,8 +532,9 @@ impl WTinyLfu {
         }
         // Oldest first in `moved`: the oldest ends at the window's tail.
         for &idx in moved.iter().rev() {
-            self.t.node_mut(idx).tag = WINDOW;
-            self.hits.set_tag(idx, WINDOW);
+            let n = self.t.node_mut(idx);
+            n.tag = WINDOW;
+            n.bits &= !REFERENCED;
             self.window.push_back(&mut self.t, idx);
         }
     }
@@ -552,7 +561,6 @@ impl WTinyLfu {
         self.unlink(idx);
         self.total -= u64::from(self.t.node(idx).weight);
         self.t.remove(idx);
-        self.hits.free(idx);
     }
 
     /// Moves `amount` weight units of target between the window and the protected segment.
@@ -617,20 +625,6 @@ impl Policy for WTinyLfu {
     }
 
     fn touch_slot(&mut self, slot: u32, key: u64) -> bool {
-        // A hit in the protected segment, most of them, through its handle: only the
-        // node's hit state changes (as `on_hit` would change it).
-        if self.cfg.deferred_hits
-            && let Some(sampled) = self.hits.hit_if(slot, key, PROTECTED)
-        {
-            if self.sketch.count_deferred() {
-                self.age_deferred();
-            }
-            self.record(true);
-            if sampled {
-                self.feed_shadows(key);
-            }
-            return true;
-        }
         match self.t.get_at(slot, key) {
             Some(idx) => {
                 self.hit(key, idx);
@@ -642,9 +636,9 @@ impl Policy for WTinyLfu {
 
     fn touch_slots(&mut self, batch: &[(u32, u64)]) {
         if self.cfg.deferred_hits {
-            // A hit in the protected segment, most of them, touches only its hit state.
+            // A hit in the protected segment, most of them, touches only its node.
             for &(slot, _) in batch {
-                self.hits.prefetch(slot);
+                self.t.prefetch(slot);
             }
         } else {
             let mut acc = 0u64;
@@ -675,8 +669,9 @@ impl Policy for WTinyLfu {
         let Some(idx) = self.t.try_insert(key, weight, WINDOW) else {
             return true;
         };
-        let sampled = self.shadows.samples(key);
-        self.hits.admit(idx, key, WINDOW, sampled);
+        if self.shadows.samples(key) {
+            self.t.node_mut(idx).bits |= SAMPLED;
+        }
         self.count(key);
         self.last_admitted = idx;
         self.window.push_front(&mut self.t, idx);
@@ -822,7 +817,7 @@ mod tests {
         // Requeued, 0 still holds its hits (the one that promoted it and the protected
         // one); the sketch gets them when 0's frequency is needed or 0 leaves: then the
         // counts are the eager policy's.
-        let held = deferred.hits.pending(deferred.t.get(0).unwrap_or(NIL));
+        let held = deferred.t.node(deferred.t.get(0).unwrap_or(NIL)).aux;
         assert_eq!(held, 2);
         assert_eq!(
             eager.sketch.frequency(0),
@@ -844,7 +839,7 @@ mod tests {
         let mut held = 0u32;
         for _ in 0..p.sketch.sample_size() {
             p.access(0, 1, &mut evicted);
-            let now = p.hits.pending(idx);
+            let now = p.t.node(idx).aux;
             if now < held {
                 // The count with this hit, halved with the sketch.
                 assert_eq!(now, (held + 1) >> 1);
