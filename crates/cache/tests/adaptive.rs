@@ -59,7 +59,7 @@ fn shifting_working_sets() {
     let (w, best) = compare("shift uniform 950", &keys, CAP);
     assert!(w >= best - 0.5, "shift uniform: {w:.2} vs {best:.2}");
     // A skewed working set twice the cache, replaced every 30k requests: the closest case
-    // (0.33 under LRU). The loss is the first ~1000 requests after each shift, before the
+    // (0.40 under LRU). The loss is the first ~1000 requests after each shift, before the
     // shadows widen the window; a widened window keeps its own (newest) keys ahead of the
     // main keys it takes in, which it used to put in front of them (0.73 under).
     let keys = synth::shifting(N, 2000, 0.8, 30_000, 5);
