@@ -5,9 +5,8 @@
 //! lock and unlock, one probe of the shard's map, and the policy's update, in the order the
 //! requests arrive, so on one thread the policy sees exactly the simulator's sequence (with
 //! one shard, the cache's hits are the simulator's). The shards of the adaptive W-TinyLFU
-//! share one set of shadow caches, sized for the whole capacity
-//! (`PolicyKind::build_shards`), so the window adapts as it would for
-//! one policy of that capacity.
+//! share one set of shadow caches sized for the whole capacity (`PolicyKind::build_shards`),
+//! so the window adapts as it would for one policy of that capacity.
 //!
 //! Here: the cache's operations. `shard`: what a shard's lock guards (entries, policy,
 //! queued hits, counts). `flight`: one load per key at a time. `builder`: the options.
