@@ -14,27 +14,38 @@ pub(crate) fn moka_hits(keys: &[u64], cap: u64) -> u64 {
 
 fn moka_hits_once(keys: &[u64], cap: u64) -> u64 {
     let c: moka::sync::Cache<u64, ()> = moka::sync::Cache::new(cap);
-    let mut hits = 0;
-    for &k in keys {
-        if c.get(&k).is_some() {
-            hits += 1;
-        } else {
+    read_through(
+        keys,
+        |k| c.get(&k).is_some(),
+        |k| {
             c.insert(k, ());
             c.run_pending_tasks();
-        }
-    }
-    hits
+        },
+    )
 }
 
 /// quick_cache's hits over `keys` with `cap` entries.
 pub(crate) fn quick_hits(keys: &[u64], cap: u64) -> u64 {
-    let mut c: quick_cache::unsync::Cache<u64, ()> = quick_cache::unsync::Cache::new(cap as usize);
+    let c = std::cell::RefCell::new(quick_cache::unsync::Cache::<u64, ()>::new(cap as usize));
+    read_through(
+        keys,
+        |k| c.borrow_mut().get(&k).is_some(),
+        |k| c.borrow_mut().insert(k, ()),
+    )
+}
+
+/// The hits of a read-through loop over `keys`: `get`, and `insert` on a miss.
+fn read_through(
+    keys: &[u64],
+    mut get: impl FnMut(u64) -> bool,
+    mut insert: impl FnMut(u64),
+) -> u64 {
     let mut hits = 0;
     for &k in keys {
-        if c.get(&k).is_some() {
+        if get(k) {
             hits += 1;
         } else {
-            c.insert(k, ());
+            insert(k);
         }
     }
     hits

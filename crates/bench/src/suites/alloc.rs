@@ -7,7 +7,7 @@
 //! compared. The figure is CPU time per operation per thread (`CLOCK_THREAD_CPUTIME_ID`),
 //! so that other processes on a shared machine do not inflate it.
 
-use crate::suite::{Options, Suite, SuiteResult};
+use crate::suite::{Options, Suite, SuiteResult, median};
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,11 +73,6 @@ fn run_once(path: &Path, ops: u64) -> anyhow::Result<f64> {
         .with_context(|| format!("{} printed no ns_per_op", path.display()))
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 impl Suite for AllocSuite {
     fn name(&self) -> &'static str {
         "alloc"
@@ -112,7 +107,7 @@ impl Suite for AllocSuite {
                 times[i].push(run_once(p, ops)?);
             }
         }
-        let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
+        let medians: Vec<f64> = times.iter().cloned().map(median).collect();
         let mut result = SuiteResult::new("alloc");
         for ((name, _), m) in BINARIES.iter().zip(&medians) {
             result.row("2 threads, CPU ns per op (median)", name, *m, "ns/op");

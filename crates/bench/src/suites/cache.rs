@@ -10,7 +10,7 @@
 //! after every insert so it decides as it would at rest; quick_cache's unsync cache, one
 //! shard); perfkit's figure is its simulator's, which equals its `MemoryCache`'s by test.
 
-use crate::suite::{Options, Suite, SuiteResult};
+use crate::suite::{Options, Suite, SuiteResult, median};
 use perfkit_cache::{MemoryCache, PolicyKind, TraceFormat, read_trace, simulate, synth};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -97,11 +97,6 @@ fn run_threads(cache: &dyn Subject, keys: &[u64], threads: usize, ops: usize) ->
             .collect()
     });
     times.iter().sum::<f64>() / times.len() as f64
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn throughput(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {

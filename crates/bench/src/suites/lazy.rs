@@ -15,7 +15,7 @@
 //! `OnceCell::get_or_init(..).await` (tokio's async counterpart of `Lazy::get`). Figures
 //! are the median of several interleaved rounds, in ns per call per thread.
 
-use crate::suite::{Options, Suite, SuiteResult};
+use crate::suite::{Options, Suite, SuiteResult, median};
 use perfkit_lazy::{Lazy, LazyError};
 use std::future::Future;
 use std::hint::black_box;
@@ -194,11 +194,6 @@ fn measure(
         );
     }
     Ok(per_thread.iter().sum::<f64>() / per_thread.len() as f64)
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 impl Suite for LazySuite {

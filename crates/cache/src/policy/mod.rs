@@ -254,16 +254,19 @@ impl PolicyKind {
             PolicyKind::Sieve => Box::new(Sieve::new(capacity)),
             PolicyKind::S3Fifo => Box::new(S3Fifo::new(capacity)),
             PolicyKind::Arc => Box::new(Arc::new(capacity)),
-            PolicyKind::WTinyLfu => Box::new(WTinyLfu::new(capacity)),
-            PolicyKind::TinyLfuStatic => Box::new(WTinyLfu::with_config(
-                capacity,
-                WTinyLfuConfig {
-                    adaptive: false,
-                    ..WTinyLfuConfig::default()
-                },
-            )),
+            PolicyKind::WTinyLfu | PolicyKind::TinyLfuStatic => {
+                Box::new(WTinyLfu::with_config(capacity, self.wtinylfu_config()))
+            }
             PolicyKind::Opt => return Err(PolicyError::OfflineOnly),
         })
+    }
+
+    /// The options of the W-TinyLFU kinds (`tinylfu-static`: the window does not adapt).
+    fn wtinylfu_config(self) -> WTinyLfuConfig {
+        WTinyLfuConfig {
+            adaptive: self != PolicyKind::TinyLfuStatic,
+            ..WTinyLfuConfig::default()
+        }
     }
 
     /// The policies of a sharded cache, one per entry of `capacities`. One shard is
@@ -277,7 +280,7 @@ impl PolicyKind {
         if self != PolicyKind::WTinyLfu || capacities.len() < 2 {
             return capacities.iter().map(|&c| self.build(c)).collect();
         }
-        let cfg = WTinyLfuConfig::default();
+        let cfg = self.wtinylfu_config();
         let shared = shadows::SharedShadows::new(capacities.iter().sum(), &cfg);
         Ok(capacities
             .iter()
