@@ -58,6 +58,35 @@ impl Lfu {
             evicted.push(self.t.remove(idx));
         }
     }
+
+    fn hit_at(&mut self, idx: u32) {
+        self.unlink(idx);
+        let n = self.t.node_mut(idx);
+        n.aux = n.aux.saturating_add(1);
+        self.link(idx);
+    }
+
+    fn remove_at(&mut self, idx: u32) {
+        self.unlink(idx);
+        self.len -= 1;
+        self.weight -= u64::from(self.t.node(idx).weight);
+        self.t.remove(idx);
+    }
+
+    fn reweigh_at(&mut self, idx: u32, weight: u32, evicted: &mut Vec<u64>) {
+        self.unlink(idx);
+        let old = self.t.node(idx).weight;
+        self.weight = self.weight - u64::from(old) + u64::from(weight);
+        self.t.node_mut(idx).weight = weight;
+        if u64::from(weight) > self.cap {
+            self.len -= 1;
+            self.weight -= u64::from(weight);
+            evicted.push(self.t.remove(idx));
+        } else {
+            self.link(idx);
+        }
+        self.evict_to_fit(evicted);
+    }
 }
 
 impl Policy for Lfu {
@@ -68,15 +97,14 @@ impl Policy for Lfu {
     fn lookup(&mut self, key: u64) -> bool {
         match self.t.get(key) {
             Some(idx) => {
-                self.unlink(idx);
-                let n = self.t.node_mut(idx);
-                n.aux = n.aux.saturating_add(1);
-                self.link(idx);
+                self.hit_at(idx);
                 true
             }
             None => false,
         }
     }
+
+    node_handles!(t);
 
     fn touch(&mut self, key: u64) -> bool {
         self.lookup(key)
@@ -107,28 +135,14 @@ impl Policy for Lfu {
 
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
         if let Some(idx) = self.t.get(key) {
-            self.unlink(idx);
-            let old = self.t.node(idx).weight;
-            self.weight = self.weight - u64::from(old) + u64::from(weight);
-            self.t.node_mut(idx).weight = weight;
-            if u64::from(weight) > self.cap {
-                self.len -= 1;
-                self.weight -= u64::from(weight);
-                evicted.push(self.t.remove(idx));
-            } else {
-                self.link(idx);
-            }
-            self.evict_to_fit(evicted);
+            self.reweigh_at(idx, weight, evicted);
         }
     }
 
     fn remove(&mut self, key: u64) -> bool {
         match self.t.get(key) {
             Some(idx) => {
-                self.unlink(idx);
-                self.len -= 1;
-                self.weight -= u64::from(self.t.node(idx).weight);
-                self.t.remove(idx);
+                self.remove_at(idx);
                 true
             }
             None => false,

@@ -30,6 +30,22 @@ impl<const PROMOTE: bool> Queue<PROMOTE> {
             evicted.push(self.q.drop_node(idx));
         }
     }
+
+    #[inline]
+    fn hit_at(&mut self, idx: u32) {
+        if PROMOTE {
+            self.q.move_to_front(idx);
+        }
+    }
+
+    fn remove_at(&mut self, idx: u32) {
+        self.q.drop_node(idx);
+    }
+
+    fn reweigh_at(&mut self, idx: u32, weight: u32, evicted: &mut Vec<u64>) {
+        self.q.reweigh(idx, weight, self.cap, evicted);
+        self.evict_to_fit(evicted);
+    }
 }
 
 impl<const PROMOTE: bool> Policy for Queue<PROMOTE> {
@@ -45,12 +61,21 @@ impl<const PROMOTE: bool> Policy for Queue<PROMOTE> {
     fn lookup(&mut self, key: u64) -> bool {
         match self.q.t.get(key) {
             Some(idx) => {
-                if PROMOTE {
-                    self.q.move_to_front(idx);
-                }
+                self.hit_at(idx);
                 true
             }
             None => false,
+        }
+    }
+
+    node_handles!(q.t);
+
+    fn touch_slots(&mut self, batch: &[(u32, u64)]) {
+        // A FIFO hit changes nothing: there is nothing to apply (or to read).
+        if PROMOTE {
+            for &(slot, key) in batch {
+                self.touch_slot(slot, key);
+            }
         }
     }
 
@@ -70,8 +95,7 @@ impl<const PROMOTE: bool> Policy for Queue<PROMOTE> {
 
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
         if let Some(idx) = self.q.t.get(key) {
-            self.q.reweigh(idx, weight, self.cap, evicted);
-            self.evict_to_fit(evicted);
+            self.reweigh_at(idx, weight, evicted);
         }
     }
 

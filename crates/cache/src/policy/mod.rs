@@ -19,6 +19,52 @@
 //! assert_eq!(evicted, vec![2]);
 //! ```
 
+/// The [`Policy`] methods that reach a resident by its handle, for a policy whose nodes are
+/// in the [`slab::Table`] at `self.<path>` and that has `hit_at`, `remove_at` and
+/// `reweigh_at` for a node index: with them it can [`detach`](Policy::detach_index) its
+/// key index, which the memory cache keeps instead.
+macro_rules! node_handles {
+    ($($table:tt)+) => {
+        fn slot(&self, key: u64) -> Option<u32> {
+            self.$($table)+.find(key)
+        }
+
+        fn touch_slot(&mut self, slot: u32, key: u64) -> bool {
+            match self.$($table)+.get_at(slot, key) {
+                Some(idx) => {
+                    self.hit_at(idx);
+                    true
+                }
+                None => false,
+            }
+        }
+
+        fn contains_slot(&self, slot: u32, key: u64) -> bool {
+            self.$($table)+.get_at(slot, key).is_some()
+        }
+
+        fn remove_slot(&mut self, slot: u32, key: u64) -> bool {
+            match self.$($table)+.get_at(slot, key) {
+                Some(idx) => {
+                    self.remove_at(idx);
+                    true
+                }
+                None => false,
+            }
+        }
+
+        fn set_weight_slot(&mut self, slot: u32, key: u64, weight: u32, evicted: &mut Vec<u64>) {
+            if let Some(idx) = self.$($table)+.get_at(slot, key) {
+                self.reweigh_at(idx, weight, evicted);
+            }
+        }
+
+        fn detach_index(&mut self) -> bool {
+            self.$($table)+.detach_index()
+        }
+    };
+}
+
 mod arc;
 mod lfu;
 mod lru;

@@ -112,6 +112,21 @@ impl S3Fifo {
             }
         }
     }
+
+    #[inline]
+    fn hit_at(&mut self, idx: u32) {
+        let n = self.q.t.node_mut(idx);
+        n.bits = (n.bits + 1).min(3);
+    }
+
+    fn remove_at(&mut self, idx: u32) {
+        self.q.drop_node(idx);
+    }
+
+    fn reweigh_at(&mut self, idx: u32, weight: u32, evicted: &mut Vec<u64>) {
+        self.q.reweigh(idx, weight, self.cap, evicted);
+        self.evict_to_fit(evicted);
+    }
 }
 
 impl Policy for S3Fifo {
@@ -123,13 +138,14 @@ impl Policy for S3Fifo {
     fn lookup(&mut self, key: u64) -> bool {
         match self.q.t.get(key) {
             Some(idx) => {
-                let n = self.q.t.node_mut(idx);
-                n.bits = (n.bits + 1).min(3);
+                self.hit_at(idx);
                 true
             }
             None => false,
         }
     }
+
+    node_handles!(q.t);
 
     #[inline]
     fn touch(&mut self, key: u64) -> bool {
@@ -161,8 +177,7 @@ impl Policy for S3Fifo {
 
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
         if let Some(idx) = self.q.t.get(key) {
-            self.q.reweigh(idx, weight, self.cap, evicted);
-            self.evict_to_fit(evicted);
+            self.reweigh_at(idx, weight, evicted);
         }
     }
 

@@ -57,6 +57,23 @@ impl Sieve {
             }
         }
     }
+
+    #[inline]
+    fn hit_at(&mut self, idx: u32) {
+        self.q.t.node_mut(idx).bits = 1;
+    }
+
+    fn remove_at(&mut self, idx: u32) {
+        self.drop_node(idx);
+    }
+
+    fn reweigh_at(&mut self, idx: u32, weight: u32, evicted: &mut Vec<u64>) {
+        if u64::from(weight) > self.cap && self.hand == idx {
+            self.hand = self.q.t.node(idx).prev;
+        }
+        self.q.reweigh(idx, weight, self.cap, evicted);
+        self.evict_to_fit(evicted);
+    }
 }
 
 impl Policy for Sieve {
@@ -68,12 +85,14 @@ impl Policy for Sieve {
     fn lookup(&mut self, key: u64) -> bool {
         match self.q.t.get(key) {
             Some(idx) => {
-                self.q.t.node_mut(idx).bits = 1;
+                self.hit_at(idx);
                 true
             }
             None => false,
         }
     }
+
+    node_handles!(q.t);
 
     #[inline]
     fn touch(&mut self, key: u64) -> bool {
@@ -100,18 +119,14 @@ impl Policy for Sieve {
 
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
         if let Some(idx) = self.q.t.get(key) {
-            if u64::from(weight) > self.cap && self.hand == idx {
-                self.hand = self.q.t.node(idx).prev;
-            }
-            self.q.reweigh(idx, weight, self.cap, evicted);
-            self.evict_to_fit(evicted);
+            self.reweigh_at(idx, weight, evicted);
         }
     }
 
     fn remove(&mut self, key: u64) -> bool {
         match self.q.t.get(key) {
             Some(idx) => {
-                self.drop_node(idx);
+                self.remove_at(idx);
                 true
             }
             None => false,

@@ -36,6 +36,8 @@ pub(crate) struct Table {
     detached: bool,
     /// Live nodes (kept when detached; the index's length otherwise).
     live: usize,
+    /// The node inserted last (what [`find`](Self::find) answers with when detached).
+    last: u32,
 }
 
 impl Table {
@@ -48,6 +50,7 @@ impl Table {
             index: U64Map::with_capacity_and_hasher(n, Default::default()),
             detached: false,
             live: 0,
+            last: NIL,
         }
     }
 
@@ -62,6 +65,20 @@ impl Table {
         self.index = U64Map::default();
         self.detached = true;
         true
+    }
+
+    /// The node of `key`, as the handle a policy's `slot` gives: the index's answer or,
+    /// detached, the node inserted last if it holds `key` (the caller takes handles right
+    /// after admitting).
+    #[inline]
+    pub(crate) fn find(&self, key: u64) -> Option<u32> {
+        if !self.detached {
+            return self.get(key);
+        }
+        match self.nodes.get(self.last as usize) {
+            Some(n) if n.live && n.key == key => Some(self.last),
+            _ => None,
+        }
     }
 
     #[inline]
@@ -84,6 +101,7 @@ impl Table {
     pub(crate) fn insert(&mut self, key: u64, weight: u32, tag: u8) -> u32 {
         let idx = alloc(&mut self.nodes, &mut self.free, key, weight, tag);
         self.live += 1;
+        self.last = idx;
         if !self.detached {
             self.index.insert(key, idx);
         }
@@ -100,7 +118,8 @@ impl Table {
             return None;
         };
         self.live += 1;
-        Some(*place.insert(alloc(&mut self.nodes, &mut self.free, key, weight, tag)))
+        self.last = alloc(&mut self.nodes, &mut self.free, key, weight, tag);
+        Some(*place.insert(self.last))
     }
 
     /// Removes the node (which must be unlinked from its list) and returns its key.
@@ -419,8 +438,12 @@ mod tests {
         assert_eq!(t.get(9), None);
         assert_eq!(t.get_at(b, 9), Some(b));
         assert_eq!(t.get_at(b, 8), None);
+        // The handle of the key inserted last, without an index.
+        assert_eq!(t.find(9), Some(b));
+        assert_eq!(t.find(8), None);
         assert_eq!(t.remove(b), 9);
         assert_eq!(t.get_at(b, 9), None);
+        assert_eq!(t.find(9), None);
         assert_eq!(t.len(), 0);
     }
 }
