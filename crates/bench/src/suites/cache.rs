@@ -5,7 +5,9 @@
 //! Throughput: a read-through loop (`get`, and `insert` on a miss) over a precomputed Zipf
 //! key sequence, 1M distinct keys, capacity 100k; each thread walks its own part of the
 //! sequence; the figure is wall time per operation per thread (median of 3 rounds, the
-//! rounds of the three caches interleaved).
+//! rounds of the caches interleaved). The ratios are the default policy's; `MemoryCache`
+//! with SIEVE and with S3-FIFO (quick_cache's own family) runs too, for the price of the
+//! policy (`extra.time_per_op_vs_quick_cache_by_policy`).
 //! Hit ratio: single-threaded `get`/`insert` on each trace (moka's pending maintenance run
 //! after every insert so it decides as it would at rest; quick_cache's unsync cache, one
 //! shard); perfkit's figure is its simulator's, which equals its `MemoryCache`'s by test.
@@ -63,8 +65,16 @@ impl Subject for Quick {
 }
 
 fn make(name: &str) -> anyhow::Result<Box<dyn Subject>> {
+    let with_policy = |kind| {
+        MemoryCache::builder()
+            .capacity(CAPACITY)
+            .policy(kind)
+            .build()
+    };
     Ok(match name {
         "perfkit" => Box::new(Perfkit(MemoryCache::builder().capacity(CAPACITY).build()?)),
+        "perfkit sieve" => Box::new(Perfkit(with_policy(PolicyKind::Sieve)?)),
+        "perfkit s3fifo" => Box::new(Perfkit(with_policy(PolicyKind::S3Fifo)?)),
         "moka" => Box::new(Moka(moka::sync::Cache::new(CAPACITY))),
         _ => Box::new(Quick(quick_cache::sync::Cache::new(CAPACITY as usize))),
     })
@@ -104,11 +114,18 @@ fn throughput(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {
     let rounds = if opts.quick { 1 } else { 3 };
     let mut vs_quick = Vec::new();
     let mut vs_moka = Vec::new();
+    let mut by_policy: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for s in [0.9, 1.1] {
         let keys = synth::zipf(4_000_000, KEYS, s, 42);
         for threads in [1usize, 2] {
             let case = format!("zipf s={s}, {threads} thread(s)");
-            let subjects = ["perfkit", "moka", "quick_cache"];
+            let subjects = [
+                "perfkit",
+                "moka",
+                "quick_cache",
+                "perfkit sieve",
+                "perfkit s3fifo",
+            ];
             let mut samples: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
             // Rounds interleaved across the subjects, so that a slow spell of the machine
             // (other load, a noisy neighbour) falls on all of them rather than on one.
@@ -129,9 +146,21 @@ fn throughput(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {
             }
             vs_quick.push(ns["perfkit"] / ns["quick_cache"]);
             vs_moka.push(ns["perfkit"] / ns["moka"]);
+            for (policy, name) in [("sieve", "perfkit sieve"), ("s3fifo", "perfkit s3fifo")] {
+                let ratio = ns[name] / ns["quick_cache"];
+                by_policy.entry(policy).or_default().push(ratio);
+            }
         }
     }
     let geo = |v: &[f64]| (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp();
+    let by_policy: serde_json::Map<_, _> = by_policy
+        .iter()
+        .map(|(policy, v)| (policy.to_string(), serde_json::json!(geo(v))))
+        .collect();
+    result.extra.insert(
+        "time_per_op_vs_quick_cache_by_policy".into(),
+        serde_json::Value::Object(by_policy),
+    );
     result
         .ratios
         .insert("time_per_op_vs_quick_cache".into(), geo(&vs_quick));
