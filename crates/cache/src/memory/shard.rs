@@ -1,6 +1,8 @@
 //! A shard: its entries, its policy and the hits not yet applied to it, behind one mutex.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
 
 use super::CacheStats;
 use super::flight::Flight;
@@ -137,6 +139,6 @@ impl<K, V> Shard<K, V> {
 
     #[inline]
     pub(super) fn lock(&self) -> MutexGuard<'_, Core<K, V>> {
-        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+        self.core.lock()
     }
 }

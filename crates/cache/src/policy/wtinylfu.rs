@@ -92,6 +92,8 @@ impl Default for WTinyLfuConfig {
 
 #[derive(Debug, Clone)]
 struct Climber {
+    /// Whether the window climbs at all (adaptive with a step): read on every request.
+    on: bool,
     hits: u64,
     misses: u64,
     sample: u64,
@@ -183,6 +185,7 @@ impl WTinyLfu {
             protected_max: 0.0,
             sketch,
             climber: Climber {
+                on: cfg.adaptive && cfg.step != 0.0,
                 hits: 0,
                 misses: 0,
                 sample: cfg.sample_factor.max(1) * capacity.max(1),
@@ -382,21 +385,23 @@ impl WTinyLfu {
     /// Feeds a request's outcome to the hill climber, when it climbs.
     #[inline]
     fn record(&mut self, hit: bool) {
-        if self.cfg.adaptive && self.cfg.step != 0.0 {
-            self.climb(hit);
+        let c = &mut self.climber;
+        if c.on {
+            if hit {
+                c.hits += 1;
+            } else {
+                c.misses += 1;
+            }
+            if c.hits + c.misses >= c.sample {
+                self.climb();
+            }
         }
     }
 
-    fn climb(&mut self, hit: bool) {
-        if hit {
-            self.climber.hits += 1;
-        } else {
-            self.climber.misses += 1;
-        }
+    /// The end of a sample: one step of the climb.
+    #[cold]
+    fn climb(&mut self) {
         let n = self.climber.hits + self.climber.misses;
-        if n < self.climber.sample {
-            return;
-        }
         let rate = self.climber.hits as f64 / n as f64;
         let change = rate - self.climber.previous_rate;
         let amount = if change >= 0.0 {
@@ -650,7 +655,21 @@ impl Policy for WTinyLfu {
             std::hint::black_box(acc);
         }
         for &(slot, key) in batch {
-            self.touch_slot(slot, key);
+            let Some(idx) = self.t.get_at(slot, key) else {
+                continue;
+            };
+            let n = self.t.node_mut(idx);
+            if self.cfg.deferred_hits && n.tag == PROTECTED && n.bits & SAMPLED == 0 {
+                // What `hit` does in this case, the common one, without its branches.
+                n.aux = n.aux.saturating_add(1);
+                n.bits |= REFERENCED;
+                if self.sketch.count_deferred() {
+                    self.age_deferred();
+                }
+                self.record(true);
+            } else {
+                self.hit(key, idx);
+            }
         }
     }
 
