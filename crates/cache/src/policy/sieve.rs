@@ -9,6 +9,9 @@ use super::{Policy, PolicyKind};
 #[derive(Debug)]
 pub struct Sieve {
     q: Queues<1>,
+    /// The visited bits by node index, apart from the nodes: a hit writes one byte of an
+    /// array of a byte per entry (which stays in a core's cache) instead of a node's line.
+    visited: Vec<bool>,
     hand: u32,
     cap: u64,
 }
@@ -18,6 +21,7 @@ impl Sieve {
     pub fn new(capacity: u64) -> Self {
         Sieve {
             q: Queues::with_capacity(capacity as usize),
+            visited: Vec::new(),
             hand: NIL,
             cap: capacity,
         }
@@ -38,12 +42,12 @@ impl Sieve {
         }
         let mut h = if self.hand == NIL { tail } else { self.hand };
         loop {
-            let n = self.q.t.node_mut(h);
-            if n.bits == 0 {
-                break;
+            match self.visited.get_mut(h as usize) {
+                Some(v) if *v => *v = false,
+                _ => break,
             }
-            n.bits = 0;
-            h = if n.prev == NIL { tail } else { n.prev };
+            let prev = self.q.t.node(h).prev;
+            h = if prev == NIL { tail } else { prev };
         }
         self.hand = self.q.t.node(h).prev;
         Some(self.q.drop_node(h))
@@ -60,7 +64,18 @@ impl Sieve {
 
     #[inline]
     fn hit_at(&mut self, idx: u32) {
-        self.q.t.node_mut(idx).bits = 1;
+        if let Some(v) = self.visited.get_mut(idx as usize) {
+            *v = true;
+        }
+    }
+
+    /// Adds `key` at the head, not visited.
+    fn insert(&mut self, key: u64, weight: u32) {
+        let idx = self.q.insert(key, weight, 0) as usize;
+        if idx >= self.visited.len() {
+            self.visited.resize(idx + 1, false);
+        }
+        self.visited[idx] = false;
     }
 
     fn remove_at(&mut self, idx: u32) {
@@ -94,6 +109,18 @@ impl Policy for Sieve {
 
     node_handles!(q.t);
 
+    fn touch_slots(&mut self, batch: &[(u32, u64)]) {
+        // Detached, the caller's handles are exact: a hit only sets the byte.
+        let exact = self.q.t.is_detached();
+        for &(slot, key) in batch {
+            if exact {
+                self.hit_at(slot);
+            } else {
+                self.touch_slot(slot, key);
+            }
+        }
+    }
+
     #[inline]
     fn touch(&mut self, key: u64) -> bool {
         self.lookup(key)
@@ -113,7 +140,7 @@ impl Policy for Sieve {
                 None => break,
             }
         }
-        self.q.insert(key, weight, 0);
+        self.insert(key, weight);
         true
     }
 

@@ -17,8 +17,7 @@ pub(crate) struct Node {
     pub(crate) weight: u32,
     /// Which list (queue) the node is on; policy-specific.
     pub(crate) tag: u8,
-    /// Policy-specific small state (SIEVE's visited bit, S3-FIFO's frequency, W-TinyLFU's
-    /// flags).
+    /// Policy-specific small state (S3-FIFO's frequency, W-TinyLFU's flags).
     pub(crate) bits: u8,
     /// Policy-specific word (LFU: the frequency; W-TinyLFU: hits not yet applied).
     pub(crate) aux: u32,
@@ -79,6 +78,12 @@ impl Table {
             Some(n) if n.live && n.key == key => Some(self.last),
             _ => None,
         }
+    }
+
+    /// Whether the caller keeps the key index (its handles are then exact).
+    #[inline]
+    pub(crate) fn is_detached(&self) -> bool {
+        self.detached
     }
 
     #[inline]

@@ -659,17 +659,23 @@ impl Policy for WTinyLfu {
                 continue;
             };
             let n = self.t.node_mut(idx);
-            if self.cfg.deferred_hits && n.tag == PROTECTED && n.bits & SAMPLED == 0 {
-                // What `hit` does in this case, the common one, without its branches.
-                n.aux = n.aux.saturating_add(1);
-                n.bits |= REFERENCED;
-                if self.sketch.count_deferred() {
-                    self.age_deferred();
-                }
-                self.record(true);
-            } else {
+            if !self.cfg.deferred_hits || n.bits & SAMPLED != 0 || n.tag == PROBATION {
                 self.hit(key, idx);
+                continue;
             }
+            // What `hit` does in the common cases, without its calls and branches: a hit in
+            // the protected segment only counts and marks; one in the window (where the
+            // hottest keys can stay for good) counts and moves the key.
+            n.aux = n.aux.saturating_add(1);
+            if n.tag == PROTECTED {
+                n.bits |= REFERENCED;
+            } else {
+                self.window.move_to_front(&mut self.t, idx);
+            }
+            if self.sketch.count_deferred() {
+                self.age_deferred();
+            }
+            self.record(true);
         }
     }
 
