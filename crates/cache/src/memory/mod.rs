@@ -2,16 +2,18 @@
 //! made by the same [`Policy`] code the simulator runs.
 //!
 //! Each shard has one mutex over its entries and its policy: a lookup (hit or miss) is one
-//! lock and unlock, one probe of the shard's map, and the policy's update, in the order the
-//! requests arrive, so on one thread the policy sees exactly the simulator's sequence (with
-//! one shard, the cache's hits are the simulator's). The shards of the adaptive W-TinyLFU
-//! share one set of shadow caches sized for the whole capacity (`PolicyKind::build_shards`),
-//! so the window adapts as it would for one policy of that capacity.
+//! lock and unlock, one probe of the shard's table of entries, and the policy's update, in
+//! the order the requests arrive, so on one thread the policy sees exactly the simulator's
+//! sequence (with one shard, the cache's hits are the simulator's). The policy keeps no key
+//! index of its own ([`Policy::detach_index`]): an entry lives at its key's policy handle.
+//! The shards of the adaptive W-TinyLFU share one set of shadow caches sized for the whole
+//! capacity (`PolicyKind::build_shards`), so the window adapts as it would for one policy
+//! of that capacity.
 //!
 //! Here: the cache's operations. `shard`: what a shard's lock guards (entries, policy,
-//! queued hits, counts). `flight`: one load per key at a time. `builder`: the options.
+//! queued hits, counts). `entries`: the entries by policy handle. `flight`: one load per
+//! key at a time. `builder`: the options.
 
-use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 use std::future::Future;
 use std::hash::{BuildHasher, Hash};
@@ -21,17 +23,19 @@ use std::time::{Duration, Instant};
 
 use perfkit_core::SharedClock;
 
-use crate::hash::FastState;
+use crate::hash::{FastState, U64Map};
 use crate::policy::PolicyKind;
 
 mod builder;
+mod entries;
 mod flight;
 mod shard;
 
 pub use builder::MemoryCacheBuilder;
 use builder::shard_capacity;
+use entries::Entry;
 use flight::{Flight, FlightGuard};
-use shard::{Batched, Core, Entry, NO_SLOT, Shard, Times};
+use shard::{Core, Shard, Times};
 
 /// A weigher: the weight of an entry in capacity units.
 type Weigher<K, V> = Box<dyn Fn(&K, &V) -> u32 + Send + Sync>;
@@ -197,9 +201,9 @@ where
     /// A counted lookup that informs the policy, under the shard's lock.
     #[inline]
     fn probe_locked(&self, core: &mut Core<K, V>, h: u64, key: &K) -> Probe<V> {
-        match core.map.get(&h) {
-            Some(e) if e.key == *key => {
-                let (v, slot) = (e.value.clone(), e.slot);
+        match core.entries.find(h) {
+            Some((slot, e)) if e.key == *key => {
+                let v = e.value.clone();
                 if !self.timed() || self.still_live(core, h) {
                     core.policy.hit(slot, h);
                     core.counts.hits += 1;
@@ -210,11 +214,10 @@ where
                 core.policy.get().lookup_absent(h);
             }
             // Another key with the same hash: for the policy, `h` is resident.
-            Some(e) => {
-                let slot = e.slot;
+            Some((slot, _)) => {
                 core.policy.get().touch_slot(slot, h);
             }
-            // The map and the policy hold the same keys: no policy probe.
+            // The entries and the policy hold the same keys: no policy probe.
             None => core.policy.get().lookup_absent(h),
         }
         core.counts.misses += 1;
@@ -250,59 +253,49 @@ where
         let h = self.hash(key);
         let now = self.now();
         let core = self.shard(h).lock();
-        core.map
-            .get(&h)
-            .is_some_and(|e| e.key == *key && !self.expired_in(&core, h, now))
+        core.entries
+            .find(h)
+            .is_some_and(|(_, e)| e.key == *key && !self.expired_in(&core, h, now))
     }
 
     /// Inserts under the shard's lock (the caller's).
     fn insert_locked(&self, core: &mut Core<K, V>, h: u64, key: K, value: V) {
         let weight = self.inner.weigher.as_ref().map_or(1, |w| w(&key, &value));
         core.evicted.clear();
-        let Core {
-            map,
-            times,
-            policy,
-            evicted,
-            ..
-        } = core;
-        let policy = policy.get();
-        let entry = Entry {
-            key,
-            value,
-            weight,
-            slot: NO_SLOT,
-        };
-        match map.entry(h) {
-            MapEntry::Occupied(mut place) => {
-                let (old, slot) = (place.get().weight, place.get().slot);
-                *place.get_mut() = entry;
-                let kept = if policy.contains_slot(slot, h) {
-                    if old != weight {
-                        policy.set_weight_slot(slot, h, weight, evicted);
+        let resident = match core.entries.find(h) {
+            Some((slot, _)) => {
+                // The same key, or another with its hash: either way the policy's `h`.
+                if let Some(e) = core.entries.get_mut(slot) {
+                    e.key = key;
+                    e.value = value;
+                }
+                if self.inner.weigher.is_some() {
+                    let Core {
+                        policy, evicted, ..
+                    } = &mut *core;
+                    policy.get().set_weight_slot(slot, h, weight, evicted);
+                }
+                core.counts.evictions += core.drop_evicted();
+                true
+            }
+            None => {
+                let policy = core.policy.get();
+                let admitted = policy.admit(h, weight, &mut core.evicted);
+                let slot = policy.slot(h);
+                // Victims first: the newcomer may take the handle one of them freed.
+                core.counts.evictions += core.drop_evicted();
+                match slot {
+                    Some(slot) if admitted => {
+                        core.entries.insert(slot, Entry { h, key, value });
+                        true
                     }
-                    place.get_mut().slot = slot;
-                    true
-                } else if policy.admit(h, weight, evicted) {
-                    place.get_mut().slot = policy.slot(h).unwrap_or(NO_SLOT);
-                    true
-                } else {
-                    false
-                };
-                if !kept {
-                    place.remove();
-                    times.remove(&h);
+                    _ => false,
                 }
             }
-            MapEntry::Vacant(place) => {
-                if policy.admit(h, weight, evicted) {
-                    place.insert(entry).slot = policy.slot(h).unwrap_or(NO_SLOT);
-                }
-            }
-        }
-        if self.timed() && map.contains_key(&h) {
+        };
+        if self.timed() && resident {
             let now = self.now();
-            times.insert(
+            core.times.insert(
                 h,
                 Times {
                     written: now,
@@ -310,7 +303,6 @@ where
                 },
             );
         }
-        core.counts.evictions += core.drop_evicted();
     }
 
     /// Inserts or replaces `key`. The policy may decline a new key (admission filter, or
@@ -326,8 +318,8 @@ where
         let h = self.hash(key);
         let shard = self.shard(h);
         let mut core = shard.lock();
-        match core.map.get(&h) {
-            Some(e) if e.key == *key => core.forget(h).map(|e| e.value),
+        match core.entries.find(h) {
+            Some((_, e)) if e.key == *key => core.forget(h).map(|e| e.value),
             _ => None,
         }
     }
@@ -421,8 +413,8 @@ where
 
     /// A lookup that is not counted (used when re-checking around a load).
     fn peek_locked(&self, core: &Core<K, V>, h: u64, key: &K) -> Probe<V> {
-        match core.map.get(&h) {
-            Some(e) if e.key == *key && !self.expired_in(core, h, self.now()) => {
+        match core.entries.find(h) {
+            Some((_, e)) if e.key == *key && !self.expired_in(core, h, self.now()) => {
                 Probe::Hit(e.value.clone())
             }
             _ => Probe::Miss,
@@ -431,7 +423,11 @@ where
 
     /// Number of cached entries (expired ones not yet dropped included).
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| s.lock().map.len()).sum()
+        self.inner
+            .shards
+            .iter()
+            .map(|s| s.lock().entries.len())
+            .sum()
     }
 
     /// Whether the cache holds nothing.
@@ -524,28 +520,41 @@ where
             if next.capacity() != cap {
                 next.set_capacity(cap, &mut core.evicted);
             }
-            next.detach_index();
+            let detached = next.detach_index();
             let mut residents = Vec::with_capacity(core.policy.get().len());
             core.policy
                 .get()
                 .for_each_resident(&mut |k, w| residents.push((k, w)));
             // The old policy's handles mean nothing to the new one: each admitted key's
-            // handle is taken right after its admission.
+            // handle is taken right after its admission, and kept if the key is still
+            // resident once all are in.
             let mut slots = Vec::with_capacity(residents.len());
             for (k, w) in residents {
                 if next.admit(k, w, &mut core.evicted) {
-                    slots.push((k, next.slot(k).unwrap_or(NO_SLOT)));
-                } else {
-                    core.evicted.push(k);
+                    slots.extend(next.slot(k).map(|s| (k, s)));
                 }
             }
-            core.policy = Batched::new(next);
-            core.counts.evictions += core.drop_evicted();
+            // The handles it freed on the way are not in use: the entries move below.
+            next.take_freed(&mut Vec::new());
+            let mut old: U64Map<Entry<K, V>> = core
+                .entries
+                .take_all()
+                .into_iter()
+                .map(|(_, e)| (e.h, e))
+                .collect();
             for (k, slot) in slots {
-                if let Some(e) = core.map.get_mut(&k) {
-                    e.slot = slot;
+                if next.contains_slot(slot, k)
+                    && let Some(e) = old.remove(&k)
+                {
+                    core.entries.insert(slot, e);
                 }
             }
+            core.counts.evictions += old.len() as u64;
+            for h in old.keys() {
+                core.times.remove(h);
+            }
+            core.evicted.clear();
+            core.set_policy(next, detached);
         }
         Ok(())
     }
@@ -581,11 +590,11 @@ where
             let mut core = shard.lock();
             let core = &mut *core;
             let policy = core.policy.get();
-            for (h, e) in core.map.iter() {
-                policy.remove_slot(e.slot, *h);
+            for (slot, e) in core.entries.take_all() {
+                policy.remove_slot(slot, e.h);
             }
-            core.map.clear();
             core.times.clear();
+            core.discard_freed();
         }
     }
 }

@@ -5,21 +5,10 @@ use std::sync::Arc;
 use parking_lot::{Mutex, MutexGuard};
 
 use super::CacheStats;
+use super::entries::{Entries, Entry};
 use super::flight::Flight;
 use crate::hash::U64Map;
 use crate::policy::Policy;
-
-/// A cached entry: 32 bytes with its map key for `u64` keys and values, two to a cache
-/// line (the timestamps of expiry live in their own map, only when expiry is on).
-pub(super) struct Entry<K, V> {
-    pub(super) key: K,
-    pub(super) value: V,
-    pub(super) weight: u32,
-    /// The policy's handle for the key ([`Policy::slot`]), so that a hit needs no second
-    /// key lookup in the policy; [`NO_SLOT`] when it has none. A stale one is only slower
-    /// (the policy checks it).
-    pub(super) slot: u32,
-}
 
 /// When an entry was written and last read, in nanoseconds since the cache's base
 /// instant (kept only with a time to live or to idle).
@@ -28,9 +17,6 @@ pub(super) struct Times {
     pub(super) written: u64,
     pub(super) accessed: u64,
 }
-
-/// No policy handle.
-pub(super) const NO_SLOT: u32 = u32::MAX;
 
 /// Hits buffered before they are applied to the policy (see [`Batched`]).
 const BATCH: usize = 32;
@@ -78,40 +64,76 @@ impl Batched {
 }
 
 /// What a shard's lock guards. The fields a hit writes or reads (the lock word before
-/// them, the queue of hits, the counts, the map's header) come first, in the shard's
+/// them, the queue of hits, the counts, the entries' table) come first, in the shard's
 /// first 128 bytes: with several threads, they are the lines that move between cores.
 #[repr(C)]
 pub(super) struct Core<K, V> {
     pub(super) policy: Batched,
     pub(super) counts: CacheStats,
-    pub(super) map: U64Map<Entry<K, V>>,
+    pub(super) entries: Entries<K, V>,
     /// Expiry timestamps by key hash (empty without expiry).
     pub(super) times: U64Map<Times>,
+    /// Whether the policy left its key index to us (it then reports freed handles).
+    pub(super) detached: bool,
+    /// Scratch: the keys a policy call evicted, and the handles it freed.
     pub(super) evicted: Vec<u64>,
+    freed: Vec<(u64, u32)>,
     pub(super) loading: U64Map<Arc<Flight<V>>>,
 }
 
 impl<K, V> Core<K, V> {
-    /// Drops the evicted keys' entries; returns how many there were.
+    /// After a policy call: drops the entries of the keys it evicted; returns how many
+    /// there were.
     pub(super) fn drop_evicted(&mut self) -> u64 {
         let mut n = 0;
-        for k in self.evicted.drain(..) {
-            n += u64::from(self.map.remove(&k).is_some());
-            if !self.times.is_empty() {
-                self.times.remove(&k);
+        if self.detached {
+            // The policy reports the handles too: no entry is read to find its record.
+            self.evicted.clear();
+            self.policy.get().take_freed(&mut self.freed);
+            for (h, slot) in self.freed.drain(..) {
+                if self.entries.remove_at(h, slot).is_some() {
+                    n += 1;
+                    if !self.times.is_empty() {
+                        self.times.remove(&h);
+                    }
+                }
+            }
+        } else {
+            for h in self.evicted.drain(..) {
+                if self.entries.remove(h).is_some() {
+                    n += 1;
+                    if !self.times.is_empty() {
+                        self.times.remove(&h);
+                    }
+                }
             }
         }
         n
     }
 
-    /// Forgets `h` in the map, the timestamps and the policy; returns its entry.
+    /// Forgets `h` in the entries, the timestamps and the policy; returns its entry.
     pub(super) fn forget(&mut self, h: u64) -> Option<Entry<K, V>> {
-        let e = self.map.remove(&h)?;
+        let (slot, e) = self.entries.remove(h)?;
         if !self.times.is_empty() {
             self.times.remove(&h);
         }
-        self.policy.get().remove_slot(e.slot, h);
+        self.policy.get().remove_slot(slot, h);
+        self.discard_freed();
         Some(e)
+    }
+
+    /// Forgets the handles the policy freed for removals this shard made itself.
+    pub(super) fn discard_freed(&mut self) {
+        self.policy.get().take_freed(&mut self.freed);
+        self.freed.clear();
+    }
+
+    /// Switches to `policy`, which holds exactly the entries' keys at their handles
+    /// (`detached`: whether it left its key index to us).
+    pub(super) fn set_policy(&mut self, policy: Box<dyn Policy>, detached: bool) {
+        self.detached = detached;
+        self.policy = Batched::new(policy);
+        self.freed.clear();
     }
 }
 
@@ -123,15 +145,17 @@ pub(super) struct Shard<K, V> {
 
 impl<K, V> Shard<K, V> {
     pub(super) fn new(mut policy: Box<dyn Policy>) -> Self {
-        // The map's entries keep the policy's handles: the policy needs no index of its own.
-        policy.detach_index();
+        // The entries keep the policy's handles: the policy needs no index of its own.
+        let detached = policy.detach_index();
         Shard {
             core: Mutex::new(Core {
                 policy: Batched::new(policy),
                 counts: CacheStats::default(),
-                map: U64Map::default(),
+                entries: Entries::default(),
                 times: U64Map::default(),
+                detached,
                 evicted: Vec::new(),
+                freed: Vec::new(),
                 loading: U64Map::default(),
             }),
         }

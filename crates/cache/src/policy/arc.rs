@@ -183,9 +183,14 @@ impl Policy for Arc {
     }
 
     fn contains(&self, key: u64) -> bool {
+        self.slot(key).is_some()
+    }
+
+    fn slot(&self, key: u64) -> Option<u32> {
+        // A resident keeps its node until it leaves (a ghost then keeps it, unreported).
         self.t
             .get(key)
-            .is_some_and(|idx| matches!(self.t.node(idx).tag, T1 | T2))
+            .filter(|&idx| matches!(self.t.node(idx).tag, T1 | T2))
     }
 
     fn len(&self) -> usize {

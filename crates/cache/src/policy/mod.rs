@@ -62,6 +62,10 @@ macro_rules! node_handles {
         fn detach_index(&mut self) -> bool {
             self.$($table)+.detach_index()
         }
+
+        fn take_freed(&mut self, out: &mut Vec<(u64, u32)>) {
+            self.$($table)+.take_freed(out);
+        }
     };
 }
 
@@ -188,6 +192,14 @@ pub trait Policy: Send + fmt::Debug {
     /// can detach; returns whether it did (`false` by default: nothing changes).
     fn detach_index(&mut self) -> bool {
         false
+    }
+
+    /// Once detached ([`detach_index`](Self::detach_index)): appends to `out` the
+    /// `(key, handle)` of every key that has left since the last call (evicted, removed or
+    /// declined), so that a caller keeping its entries by handle finds them without
+    /// reading them. Policies that do not detach report nothing (the default).
+    fn take_freed(&mut self, out: &mut Vec<(u64, u32)>) {
+        let _ = out;
     }
 
     /// [`touch_slot`](Self::touch_slot) for each `(slot, key)` in order: the memory

@@ -37,6 +37,8 @@ pub(crate) struct Table {
     live: usize,
     /// The node inserted last (what [`find`](Self::find) answers with when detached).
     last: u32,
+    /// Detached: the nodes freed since the caller last took them, as `(key, index)`.
+    freed: Vec<(u64, u32)>,
 }
 
 impl Table {
@@ -50,6 +52,7 @@ impl Table {
             detached: false,
             live: 0,
             last: NIL,
+            freed: Vec::new(),
         }
     }
 
@@ -127,12 +130,20 @@ impl Table {
         Some(*place.insert(self.last))
     }
 
+    /// Moves the `(key, index)` of the nodes freed since the last call to `out` (kept
+    /// only when detached: the caller keeps its entries by index).
+    pub(crate) fn take_freed(&mut self, out: &mut Vec<(u64, u32)>) {
+        out.append(&mut self.freed);
+    }
+
     /// Removes the node (which must be unlinked from its list) and returns its key.
     pub(crate) fn remove(&mut self, idx: u32) -> u64 {
         self.nodes[idx as usize].live = false;
         let key = self.nodes[idx as usize].key;
         self.live -= 1;
-        if !self.detached {
+        if self.detached {
+            self.freed.push((key, idx));
+        } else {
             self.index.remove(&key);
         }
         self.free.push(idx);

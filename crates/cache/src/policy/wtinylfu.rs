@@ -766,6 +766,10 @@ impl Policy for WTinyLfu {
         self.t.detach_index()
     }
 
+    fn take_freed(&mut self, out: &mut Vec<(u64, u32)>) {
+        self.t.take_freed(out);
+    }
+
     fn len(&self) -> usize {
         self.t.len()
     }
