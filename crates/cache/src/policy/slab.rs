@@ -133,7 +133,12 @@ impl Table {
     /// Moves the `(key, index)` of the nodes freed since the last call to `out` (kept
     /// only when detached: the caller keeps its entries by index).
     pub(crate) fn take_freed(&mut self, out: &mut Vec<(u64, u32)>) {
-        out.append(&mut self.freed);
+        if out.is_empty() {
+            // The usual case (the caller drains `out` each time): trade buffers, copy none.
+            std::mem::swap(out, &mut self.freed);
+        } else {
+            out.append(&mut self.freed);
+        }
     }
 
     /// Removes the node (which must be unlinked from its list) and returns its key.
