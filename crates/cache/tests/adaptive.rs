@@ -66,3 +66,47 @@ fn shifting_working_sets() {
     let (w, best) = compare("shift 2000", &keys, CAP);
     assert!(w >= best - 0.5, "shift 2000: {w:.2} vs {best:.2}");
 }
+
+/// Deferred hits (the default) against the textbook policy (every hit counted in the
+/// sketch and moving its key at once): the same decisions up to a fraction of a point on
+/// each synthetic workload.
+#[test]
+fn deferred_hits_stay_near_the_textbook_policy() {
+    use perfkit_cache::policy::{Policy, WTinyLfu, WTinyLfuConfig};
+    let hits = |deferred_hits: bool, keys: &[u64]| {
+        let cfg = WTinyLfuConfig {
+            deferred_hits,
+            ..WTinyLfuConfig::default()
+        };
+        let mut p = WTinyLfu::with_config(CAP, cfg);
+        let mut evicted = Vec::new();
+        let n = keys
+            .iter()
+            .filter(|&&k| {
+                evicted.clear();
+                p.access(k, 1, &mut evicted).is_hit()
+            })
+            .count();
+        100.0 * n as f64 / keys.len() as f64
+    };
+    let workloads = [
+        ("zipf 0.9", synth::zipf(N, 100_000, 0.9, 1)),
+        ("zipf 1.1", synth::zipf(N, 100_000, 1.1, 2)),
+        (
+            "zipf with scans",
+            synth::zipf_with_scans(N, 100_000, 0.9, 20_000, 5_000, 3),
+        ),
+        ("loop 1500", synth::looping(N, 1500)),
+        ("shift 800", synth::shifting(N, 800, 0.5, 20_000, 4)),
+        ("shift 950", synth::shifting(N, 950, 0.0, 10_000, 6)),
+        ("shift 2000", synth::shifting(N, 2000, 0.8, 30_000, 5)),
+    ];
+    for (name, keys) in &workloads {
+        let (deferred, textbook) = (hits(true, keys), hits(false, keys));
+        eprintln!("{name}: deferred {deferred:.2} textbook {textbook:.2}");
+        assert!(
+            (deferred - textbook).abs() <= 0.3,
+            "{name}: deferred {deferred:.2}, textbook {textbook:.2}"
+        );
+    }
+}

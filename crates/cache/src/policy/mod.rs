@@ -72,6 +72,7 @@ macro_rules! node_handles {
 mod arc;
 mod lfu;
 mod lru;
+mod marks;
 mod s3fifo;
 mod shadows;
 mod sieve;

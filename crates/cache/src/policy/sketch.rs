@@ -147,6 +147,21 @@ impl FrequencySketch {
         self.age_if_due()
     }
 
+    /// How many more requests can be counted before the counts age.
+    #[inline]
+    pub(crate) fn until_aging(&self) -> u64 {
+        self.sample.saturating_sub(self.size)
+    }
+
+    /// Counts `n` requests whose keys are written later, as `n` calls of
+    /// [`count_deferred`](Self::count_deferred); the caller has made sure that they do not
+    /// reach aging (`n` below [`until_aging`](Self::until_aging)).
+    #[inline]
+    pub(crate) fn count_deferred_many(&mut self, n: u64) {
+        debug_assert!(n < self.until_aging());
+        self.size += n;
+    }
+
     /// Adds `n` requests for `key` to its counters (each saturating at 15) without
     /// counting them towards aging (they were, by [`count_deferred`](Self::count_deferred)).
     pub(crate) fn add(&mut self, key: u64, mut n: u32) {

@@ -19,7 +19,8 @@ pub(crate) struct Node {
     pub(crate) tag: u8,
     /// Policy-specific small state (S3-FIFO's frequency, W-TinyLFU's flags).
     pub(crate) bits: u8,
-    /// Policy-specific word (LFU: the frequency; W-TinyLFU: hits not yet applied).
+    /// Policy-specific word (LFU: the frequency; W-TinyLFU: the admission count when the
+    /// key was last put at the window's newest end).
     pub(crate) aux: u32,
     /// Whether the node holds a resident key (false once freed).
     pub(crate) live: bool,
@@ -180,11 +181,6 @@ impl Table {
         if let Some(n) = self.nodes.get(slot as usize) {
             crate::prefetch::prefetch(n);
         }
-    }
-
-    /// Applies `f` to every live node.
-    pub(crate) fn for_each_live_mut(&mut self, mut f: impl FnMut(&mut Node)) {
-        self.nodes.iter_mut().filter(|n| n.live).for_each(&mut f);
     }
 
     /// The node at `idx`, if there is one (`NIL` has none).
