@@ -161,6 +161,28 @@ fn time_to_live_and_idle_use_the_clock() {
 }
 
 #[test]
+fn a_key_that_outgrows_the_cache_leaves_no_expiry_behind() {
+    for kind in PolicyKind::online() {
+        let clock = ManualClock::new();
+        let c: MemoryCache<u32, String> = MemoryCache::builder()
+            .capacity(100)
+            .shards(1)
+            .policy(kind)
+            .weigher(|_, v: &String| v.len() as u32)
+            .time_to_live(Duration::from_secs(10))
+            .clock(clock.shared())
+            .build()
+            .unwrap();
+        c.insert(1, "a".repeat(10));
+        c.insert(1, "a".repeat(200));
+        assert!(!c.contains_key(&1), "{kind}");
+        clock.advance(Duration::from_secs(11));
+        assert_eq!(c.purge_expired(), 0, "{kind}");
+        assert_eq!(c.stats().expirations, 0, "{kind}");
+    }
+}
+
+#[test]
 fn weigher_counts_weight() {
     let c: MemoryCache<u32, Vec<u8>> = MemoryCache::builder()
         .capacity(100)

@@ -262,7 +262,7 @@ where
     fn insert_locked(&self, core: &mut Core<K, V>, h: u64, key: K, value: V) {
         let weight = self.inner.weigher.as_ref().map_or(1, |w| w(&key, &value));
         core.evicted.clear();
-        let resident = match core.entries.find(h) {
+        match core.entries.find(h) {
             Some((slot, _)) => {
                 // The same key, or another with its hash: either way the policy's `h`.
                 if let Some(e) = core.entries.get_mut(slot) {
@@ -276,7 +276,6 @@ where
                     policy.get().set_weight_slot(slot, h, weight, evicted);
                 }
                 core.counts.evictions += core.drop_evicted();
-                true
             }
             None => {
                 let policy = core.policy.get();
@@ -284,16 +283,13 @@ where
                 let slot = policy.slot(h);
                 // Victims first: the newcomer may take the handle one of them freed.
                 core.counts.evictions += core.drop_evicted();
-                match slot {
-                    Some(slot) if admitted => {
-                        core.entries.insert(slot, Entry { h, key, value });
-                        true
-                    }
-                    _ => false,
+                if let Some(slot) = slot.filter(|_| admitted) {
+                    core.entries.insert(slot, Entry { h, key, value });
                 }
             }
-        };
-        if self.timed() && resident {
+        }
+        // (A weight change may have evicted the key itself: look again.)
+        if self.timed() && core.entries.find(h).is_some() {
             let now = self.now();
             core.times.insert(
                 h,

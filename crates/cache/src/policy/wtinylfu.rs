@@ -122,11 +122,10 @@ impl Climber {
 /// window's newest end only if an eighth of the window has been admitted since it was last
 /// put there: the hottest keys can stay in the window for good (half the hits at Zipf
 /// 1.1 in a `MemoryCache` of 100k entries over 1M keys), and they no longer move on every
-/// hit. A hit in probation still promotes the
-/// key at once (deferring it cost three points with a fixed window on a shifting working
-/// set; a CLOCK window, marking instead of moving, cost 0.7-0.8 on multi3 and on a
-/// shifting set). Aging counts every hit when it happens and halves the held counts with
-/// the sketch's.
+/// hit. A hit in probation still promotes the key at once (deferring it cost three points
+/// with a fixed window on a shifting working set; a CLOCK window, marking instead of
+/// moving, cost 0.7-0.8 on multi3 and on a shifting set). Aging counts every hit when it
+/// happens and halves the held counts with the sketch's.
 ///
 /// This is what makes a hit cheap in [`MemoryCache`](crate::MemoryCache): a protected hit
 /// writes two bytes and reads no node, where the textbook hit touches the node, its two
@@ -485,8 +484,9 @@ impl WTinyLfu {
     /// [`Policy::touch_slots`] with deferred hits, the caller's exact handles, and a batch
     /// that neither ages the sketch nor ends the climber's sample: what `hit` does in the
     /// common cases, inline, with the batch's counts added once at the end (nothing in
-    /// between reads them). A hit in the protected segment counts and marks its node; one
-    /// in the window (where the hottest keys can stay for good) counts and moves it.
+    /// between reads them). A hit in the protected segment counts and marks the key
+    /// without reading its node; one in the window counts and moves it when due
+    /// ([`window_hit`](Self::window_hit)); the others take `hit`.
     fn touch_exact(&mut self, batch: &[(u32, u64)]) {
         let mut counted = 0u64;
         for &(slot, key) in batch {
@@ -512,10 +512,12 @@ impl WTinyLfu {
     }
 
     /// A hit in the window with deferred hits: the key moves to the window's newest end
-    /// only if half a window of keys has been admitted since it was last put there. The
-    /// window's hottest keys, hit again and again, then stop moving on every hit, and a
-    /// key still leaves the window at most half a window of admissions before it would
-    /// with a move on every hit.
+    /// only if more than an eighth of the window's keys have been admitted since it was
+    /// last put there. The window's hottest keys, hit again and again, then stop moving on
+    /// every hit, and a key leaves the window at most an eighth of a window of admissions
+    /// before it would with a move on every hit. (With half a window, the shifting set of
+    /// 2000 fell 1.3 points under LRU, with a quarter 0.47; with an eighth, every test
+    /// workload is within 0.21 points of the textbook policy.)
     fn window_hit(&mut self, idx: u32) {
         let since = self.admitted.wrapping_sub(self.t.node(idx).aux);
         if since as usize > self.window.len / 8 {
