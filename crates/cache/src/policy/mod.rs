@@ -188,9 +188,11 @@ pub trait Policy: Send + fmt::Debug {
     /// [`lookup_absent`](Self::lookup_absent) for misses, and never admits a resident
     /// key; the key-based [`lookup`](Self::lookup), [`touch`](Self::touch),
     /// [`contains`](Self::contains), [`remove`](Self::remove) and
-    /// [`set_weight`](Self::set_weight) then see no resident. Saves the policy's own
-    /// index (a probe and a write per admission and per eviction). Only an empty policy
-    /// can detach; returns whether it did (`false` by default: nothing changes).
+    /// [`set_weight`](Self::set_weight) then see no resident, and every handle freed is
+    /// logged until [`take_freed`](Self::take_freed) takes it (the caller takes them
+    /// after each call, or the log grows). Saves the policy's own index (a probe and a
+    /// write per admission and per eviction). Only an empty policy can detach; returns
+    /// whether it did (`false` by default: nothing changes).
     fn detach_index(&mut self) -> bool {
         false
     }
