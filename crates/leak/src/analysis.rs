@@ -92,7 +92,9 @@ pub struct AnalysisConfig {
     /// ... and at least this many robust noise standard deviations. Default 3.0.
     pub noise_multiple: f64,
     /// A single fall to at most this fraction of the previous sample is a restart; the
-    /// analysis starts there. 0 disables. Default 0.25.
+    /// analysis starts there, unless fewer than `min_points` samples follow it and at
+    /// least as many precede it: then it is the series' end (a process freeing its memory
+    /// as it exits), and the analysis stops there. 0 disables. Default 0.25.
     pub restart_ratio: f64,
     /// Longer series are averaged into this many buckets first. Default 10,000.
     pub max_points: usize,
@@ -315,6 +317,7 @@ pub fn analyze(
         PrepareOptions {
             restart_ratio: config.restart_ratio,
             max_points: config.max_points.max(config.min_points.max(3)),
+            min_points: config.min_points.max(3),
         },
     );
     let mut out = Analysis {

@@ -38,6 +38,9 @@ pub(crate) struct Prepared {
 pub(crate) struct PrepareOptions {
     pub(crate) restart_ratio: f64,
     pub(crate) max_points: usize,
+    /// The fewest samples an analysis needs: a restart followed by fewer is the series'
+    /// end, not its new start.
+    pub(crate) min_points: usize,
 }
 
 pub(crate) fn prepare(samples: &[Sample], opts: PrepareOptions) -> Prepared {
@@ -84,7 +87,21 @@ pub(crate) fn prepare(samples: &[Sample], opts: PrepareOptions) -> Prepared {
 
     let mut restart_at = None;
     let start = restart_index(&merged, opts.restart_ratio);
-    if let Some(idx) = start {
+    if let Some(idx) = start.filter(|&i| merged.len() - i < opts.min_points && i >= opts.min_points)
+    {
+        // Too few samples after the fall to analyse, and enough before: the process
+        // ending (its memory freed as it exits), or a restart too recent to tell anything
+        // yet. The history before it is what there is to analyse.
+        notes.push(format!(
+            "memory fell from {:.0} to {:.0} bytes at t={} with {} samples after (the process ending, or a restart too recent to analyse); analysing the {} samples before",
+            merged[idx - 1].1,
+            merged[idx].1,
+            merged[idx].0,
+            merged.len() - idx,
+            idx
+        ));
+        merged.truncate(idx);
+    } else if let Some(idx) = start {
         restart_at = Some(merged[idx].0);
         notes.push(format!(
             "memory fell from {:.0} to {:.0} bytes at t={} (a restart); analysing the {} samples from there",
@@ -152,6 +169,7 @@ mod tests {
     const OPTS: PrepareOptions = PrepareOptions {
         restart_ratio: 0.25,
         max_points: 100,
+        min_points: 10,
     };
 
     #[test]
@@ -184,6 +202,27 @@ mod tests {
             .collect();
         // Falls from 5000 to 100 six times: a cycle, nothing cut.
         assert_eq!(prepare(&cycles, OPTS).y.len(), 60);
+    }
+
+    #[test]
+    fn a_fall_in_the_last_samples_ends_the_series_instead_of_restarting_it() {
+        // A growing process whose last sample caught it freeing its memory on exit.
+        let mut s: Vec<Sample> = (0..30)
+            .map(|i| Sample::new(i as f64, 1000 + i * 100))
+            .collect();
+        s.push(Sample::new(30.0, 100));
+        let p = prepare(&s, OPTS);
+        assert_eq!(p.restart_at, None);
+        assert_eq!(p.y.len(), 30, "the fall is dropped, the history kept");
+        assert!(p.notes[0].contains("the process ending"), "{:?}", p.notes);
+        // Too short a history before the fall: the fall is a restart as before.
+        let short: Vec<Sample> = (0..5)
+            .map(|i| Sample::new(i as f64, 1000 + i * 100))
+            .chain([Sample::new(5.0, 100)])
+            .collect();
+        let p = prepare(&short, OPTS);
+        assert_eq!(p.restart_at, Some(5.0));
+        assert_eq!(p.y.len(), 1);
     }
 
     #[test]
