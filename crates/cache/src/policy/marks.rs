@@ -14,6 +14,12 @@ const REFERENCED: u16 = 0x4000;
 /// In the protected segment and not sampled by the shadows: a hit only counts.
 const FAST: u16 = 0x8000;
 
+/// `m` with one more hit held (saturating).
+#[inline]
+fn one_more(m: u16) -> u16 {
+    (m & !HELD) | ((m & HELD) + u16::from(m & HELD != HELD))
+}
+
 /// Per node index: the hits held, the reference mark and the fast bit.
 #[derive(Debug, Default)]
 pub(crate) struct HitMarks(Vec<u16>);
@@ -33,8 +39,7 @@ impl HitMarks {
     #[inline]
     pub(crate) fn hit(&mut self, idx: u32, referenced: bool) {
         if let Some(m) = self.0.get_mut(idx as usize) {
-            let held = (*m & HELD) + u16::from(*m & HELD != HELD);
-            *m = (*m & !HELD) | held | if referenced { REFERENCED } else { 0 };
+            *m = one_more(*m) | if referenced { REFERENCED } else { 0 };
         }
     }
 
@@ -44,8 +49,7 @@ impl HitMarks {
     pub(crate) fn count_fast(&mut self, idx: u32) -> bool {
         match self.0.get_mut(idx as usize) {
             Some(m) if *m & FAST != 0 => {
-                let held = (*m & HELD) + u16::from(*m & HELD != HELD);
-                *m = (*m & !HELD) | held | REFERENCED;
+                *m = one_more(*m) | REFERENCED;
                 true
             }
             _ => false,

@@ -174,15 +174,6 @@ impl Table {
         acc
     }
 
-    /// Starts loading the node at `slot` (a read-ahead for updates that touch only the
-    /// node).
-    #[inline]
-    pub(crate) fn prefetch(&self, slot: u32) {
-        if let Some(n) = self.nodes.get(slot as usize) {
-            crate::prefetch::prefetch(n);
-        }
-    }
-
     /// The node at `idx`, if there is one (`NIL` has none).
     #[inline]
     pub(crate) fn try_node(&self, idx: u32) -> Option<&Node> {

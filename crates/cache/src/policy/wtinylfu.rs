@@ -153,9 +153,6 @@ pub struct WTinyLfu {
     cfg: WTinyLfuConfig,
     /// Admissions so far (wrapping): the clock of the window's lazy moves.
     admitted: u32,
-    /// The node of the last admitted key (so that `slot` right after `admit` needs no
-    /// index probe; checked against the node's key, stale is harmless).
-    last_admitted: u32,
 }
 
 impl WTinyLfu {
@@ -211,7 +208,6 @@ impl WTinyLfu {
             shadows,
             rng: XorShift::new(0x5eed_1234_abcd_ef01),
             cfg,
-            last_admitted: NIL,
             admitted: 0,
         };
         p.size_segments();
@@ -476,6 +472,12 @@ impl WTinyLfu {
 
     /// A hit on `key`, resident at `idx`.
     #[inline]
+    /// A hit on the resident at `idx` (the handle methods' entry point).
+    fn hit_at(&mut self, idx: u32) {
+        let key = self.t.node(idx).key;
+        self.hit(key, idx);
+    }
+
     fn hit(&mut self, key: u64, idx: u32) {
         self.on_hit(key, idx);
         self.observe_hit(key, idx);
@@ -606,7 +608,7 @@ impl WTinyLfu {
     }
 
     /// Changes the weight of the resident at `idx`, evicting as needed.
-    fn reweigh(&mut self, idx: u32, weight: u32, evicted: &mut Vec<u64>) {
+    fn reweigh_at(&mut self, idx: u32, weight: u32, evicted: &mut Vec<u64>) {
         let tag = self.t.node(idx).tag;
         let old = self.t.node(idx).weight;
         let mut l = *self.list(tag);
@@ -622,7 +624,7 @@ impl WTinyLfu {
     }
 
     /// Forgets the resident at `idx` (an explicit removal).
-    fn forget(&mut self, idx: u32) {
+    fn remove_at(&mut self, idx: u32) {
         self.settle(idx);
         self.marks.reset(idx);
         self.unlink(idx);
@@ -687,19 +689,7 @@ impl Policy for WTinyLfu {
         }
     }
 
-    fn slot(&self, key: u64) -> Option<u32> {
-        self.t.get_at(self.last_admitted, key)
-    }
-
-    fn touch_slot(&mut self, slot: u32, key: u64) -> bool {
-        match self.t.get_at(slot, key) {
-            Some(idx) => {
-                self.hit(key, idx);
-                true
-            }
-            None => false,
-        }
-    }
+    node_handles!(t);
 
     fn touch_slots(&mut self, batch: &[(u32, u64)]) {
         let n = batch.len() as u64;
@@ -711,12 +701,7 @@ impl Policy for WTinyLfu {
             self.touch_exact(batch);
             return;
         }
-        if self.cfg.deferred_hits {
-            // A hit in the protected segment, most of them, touches only its node.
-            for &(slot, _) in batch {
-                self.t.prefetch(slot);
-            }
-        } else {
+        if !self.cfg.deferred_hits {
             let mut acc = 0u64;
             for &(slot, key) in batch {
                 acc ^= self.t.warm(slot) ^ self.sketch.warm(key);
@@ -724,10 +709,7 @@ impl Policy for WTinyLfu {
             std::hint::black_box(acc);
         }
         for &(slot, key) in batch {
-            let Some(idx) = self.t.get_at(slot, key) else {
-                continue;
-            };
-            self.hit(key, idx);
+            self.touch_slot(slot, key);
         }
     }
 
@@ -755,7 +737,6 @@ impl Policy for WTinyLfu {
             self.t.node_mut(idx).bits |= SAMPLED;
         }
         self.count(key);
-        self.last_admitted = idx;
         self.window.push_front(&mut self.t, idx);
         self.total += u64::from(weight);
         self.sketch.ensure(self.t.len());
@@ -779,30 +760,14 @@ impl Policy for WTinyLfu {
 
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
         if let Some(idx) = self.t.get(key) {
-            self.reweigh(idx, weight, evicted);
-        }
-    }
-
-    fn set_weight_slot(&mut self, slot: u32, key: u64, weight: u32, evicted: &mut Vec<u64>) {
-        if let Some(idx) = self.t.get_at(slot, key) {
-            self.reweigh(idx, weight, evicted);
+            self.reweigh_at(idx, weight, evicted);
         }
     }
 
     fn remove(&mut self, key: u64) -> bool {
         match self.t.get(key) {
             Some(idx) => {
-                self.forget(idx);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn remove_slot(&mut self, slot: u32, key: u64) -> bool {
-        match self.t.get_at(slot, key) {
-            Some(idx) => {
-                self.forget(idx);
+                self.remove_at(idx);
                 true
             }
             None => false,
@@ -811,18 +776,6 @@ impl Policy for WTinyLfu {
 
     fn contains(&self, key: u64) -> bool {
         self.t.get(key).is_some()
-    }
-
-    fn contains_slot(&self, slot: u32, key: u64) -> bool {
-        self.t.get_at(slot, key).is_some()
-    }
-
-    fn detach_index(&mut self) -> bool {
-        self.t.detach_index()
-    }
-
-    fn take_freed(&mut self, out: &mut Vec<(u64, u32)>) {
-        self.t.take_freed(out);
     }
 
     fn len(&self) -> usize {
