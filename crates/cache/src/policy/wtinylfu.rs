@@ -736,16 +736,31 @@ impl Policy for WTinyLfu {
         if self.shadows.samples(key) {
             self.t.node_mut(idx).bits |= SAMPLED;
         }
-        self.count(key);
+        // The newcomer's count waits until the eviction is done, so that its counters
+        // (read ahead on the miss) have the eviction's time to arrive; unless the newcomer
+        // itself may leave the window now, and be compared.
+        let count_first = f64::from(weight) > self.window_max;
+        if count_first {
+            self.count(key);
+        }
         self.window.push_front(&mut self.t, idx);
         self.total += u64::from(weight);
         self.sketch.ensure(self.t.len());
         let before = evicted.len();
         self.evict(evicted);
+        if !count_first {
+            self.count(key);
+        }
         // The next miss's victim is probation's oldest key, whose node the eviction just
         // relinked: start loading its counts now, long before they are compared.
         if let Some(n) = self.t.try_node(self.probation.tail) {
             self.sketch.prefetch(n.key);
+        }
+        if let Some(n) = self.t.try_node(self.window.tail) {
+            self.sketch.prefetch(n.key);
+        }
+        if let Some(n) = self.t.try_node(self.protected.tail) {
+            crate::prefetch::prefetch(n);
         }
         // The newcomer is resident unless this call evicted it (no second index probe).
         match evicted[before..].iter().position(|&e| e == key) {
