@@ -337,8 +337,13 @@ impl WTinyLfu {
     /// cache that churn cost about a tenth of the hits; on Zipf workloads the margin also
     /// keeps the sketch's collisions from deciding (measured against moka and quick_cache).
     fn admit_over(&mut self, candidate: u64, victim: u64) -> bool {
-        let v = self.sketch.frequency(victim);
         let c = self.sketch.frequency(candidate);
+        if c <= 1 {
+            // Below any victim's count plus one, and no warm candidate: declined whatever
+            // the victim's count (most candidates on a skewed workload are seen once).
+            return false;
+        }
+        let v = self.sketch.frequency(victim);
         if c > v + 1 {
             true
         } else if c <= 6 {
