@@ -101,8 +101,8 @@ where
         self
     }
 
-    /// The number of shards (rounded up to a power of two). Default: 32 per CPU, fewer for
-    /// small caches (a shard holds at least 512 entries' worth of the capacity).
+    /// The number of shards (rounded up to a power of two). Default: 32 per CPU (4 with a
+    /// weigher), fewer for small caches: a shard holds at least 512 units of the capacity.
     pub fn shards(mut self, n: usize) -> Self {
         self.shards = Some(n.max(1));
         self
@@ -136,17 +136,13 @@ where
         if self.policy == PolicyKind::Opt {
             return Err(BuildError::OfflinePolicy(self.policy));
         }
-        let wanted = self.shards.unwrap_or_else(|| {
-            let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
-            let by_size = (self.capacity / 512).max(1) as usize;
-            // Many small shards: a shard's lock is held for a few dozen nanoseconds, but
-            // with skewed keys two threads meet on the hot shards' locks and lines. On Zipf
-            // 0.9 and 1.1 loops on two threads, 64 shards took 25-30 % less time per
-            // request than 8 (four per CPU), with the same hit ratio within 0.5 points;
-            // 128 gained little more, and one thread then paid for colder lock words.
-            (cpus * 32).min(by_size)
-        });
-        let n = wanted.next_power_of_two().min(1 << 16);
+        let n = match self.shards {
+            Some(n) => n.next_power_of_two().min(1 << 16),
+            None => {
+                let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+                default_shards(self.capacity, self.weigher.is_some(), cpus)
+            }
+        };
         let capacities: Vec<u64> = (0..n)
             .map(|i| shard_capacity(self.capacity, n, i))
             .collect();
@@ -174,10 +170,58 @@ where
     }
 }
 
+/// The default number of shards, a power of two: `32` per CPU without a weigher, `4` with
+/// one, and no more than leave each shard 512 units of `capacity`.
+fn default_shards(capacity: u64, weighted: bool, cpus: usize) -> usize {
+    // Many small shards: a shard's lock is held for a few dozen nanoseconds, but with
+    // skewed keys two threads meet on the hot shards' locks and lines. On Zipf 0.9 and 1.1
+    // loops on two threads, 64 shards took 25-30 % less time per request than 8 (four per
+    // CPU), with the same hit ratio within 0.5 points; 128 gained little more, and one
+    // thread then paid for colder lock words. With a weigher the capacity is a weight
+    // (bytes, say) and one entry may weigh hundreds of units; a shard must hold several,
+    // so there are as few shards as before.
+    let per_cpu = if weighted { 4 } else { 32 };
+    let by_cpu = cpus
+        .max(1)
+        .saturating_mul(per_cpu)
+        .checked_next_power_of_two()
+        .unwrap_or(1 << 16);
+    let by_size = usize::try_from(capacity / 512).unwrap_or(usize::MAX).max(1);
+    // Rounded down, so that no shard holds less than 512 units.
+    let by_size = 1usize << by_size.ilog2();
+    by_cpu.min(by_size).min(1 << 16)
+}
+
 /// Shard `i`'s share of `total` among `n` shards (every shard holds at least one unit).
 pub(super) fn shard_capacity(total: u64, n: usize, i: usize) -> u64 {
     let n = n as u64;
     let base = total / n;
     let extra = u64::from((i as u64) < total % n);
     (base + extra).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_shards_follow_the_cpus_and_leave_each_shard_512_units() {
+        assert_eq!(default_shards(100_000, false, 2), 64);
+        assert_eq!(default_shards(100_000, false, 3), 128);
+        // 195 shards' worth of capacity: 128, not 256.
+        assert_eq!(default_shards(100_000, false, 64), 128);
+        assert_eq!(default_shards(10_000, false, 2), 16);
+        assert_eq!(default_shards(100, false, 2), 1);
+        // A weight: as few shards as four per CPU.
+        assert_eq!(default_shards(10_000, true, 2), 8);
+        assert_eq!(default_shards(10_000, true, 8), 16);
+        assert_eq!(default_shards(u64::MAX, false, 1 << 20), 1 << 16);
+        for (cap, weighted, cpus) in [(512, false, 1), (5_000, true, 16), (1 << 30, false, 7)] {
+            let n = default_shards(cap, weighted, cpus);
+            assert!(
+                n.is_power_of_two() && cap / n as u64 >= 512,
+                "{cap} {cpus}: {n}"
+            );
+        }
+    }
 }
