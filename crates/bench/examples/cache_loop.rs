@@ -1,0 +1,113 @@
+//! The `cache` suite's read-through loop (`get`, and `insert` on a miss) for one subject,
+//! made deterministic for profilers: fixed hasher, fixed keys, no timing. Run under
+//! `scripts/cache-profile.sh` (cachegrind) or `perf record`; wall-clock comparisons belong
+//! to the suite itself.
+//!
+//! ```sh
+//! cargo run --release -p perfkit-bench --no-default-features --features cache \
+//!     --example cache_loop -- --zipf 0.9 --subject perfkit --policy wtinylfu
+//! ```
+//!
+//! Options (all optional): `--zipf S` (0.9), `--keys N` distinct keys (1,000,000),
+//! `--requests N` (4,000,000), `--capacity N` (100,000), `--subject perfkit|quick_cache`,
+//! `--policy NAME` (perfkit's; `wtinylfu`), `--shards N` (perfkit's default), `--dry 1`
+//! (build the keys and the cache, run no request: the baseline to subtract). Prints the
+//! hit ratio, which must not change when only speed was meant to.
+
+use std::hint::black_box;
+
+use anyhow::{Context, bail};
+use perfkit_cache::hash::BuildU64Hasher;
+use perfkit_cache::{MemoryCache, PolicyKind, synth};
+
+struct Options {
+    zipf: f64,
+    keys: usize,
+    requests: usize,
+    capacity: u64,
+    subject: String,
+    policy: PolicyKind,
+    shards: Option<usize>,
+    dry: bool,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        zipf: 0.9,
+        keys: 1_000_000,
+        requests: 4_000_000,
+        capacity: 100_000,
+        subject: "perfkit".into(),
+        policy: PolicyKind::WTinyLfu,
+        shards: None,
+        dry: false,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        let bad = || format!("bad value {value:?} for {flag}");
+        match flag.as_str() {
+            "--zipf" => o.zipf = value.parse().with_context(bad)?,
+            "--keys" => o.keys = value.parse().with_context(bad)?,
+            "--requests" => o.requests = value.parse().with_context(bad)?,
+            "--capacity" => o.capacity = value.parse().with_context(bad)?,
+            "--subject" => o.subject = value,
+            "--policy" => o.policy = value.parse().with_context(bad)?,
+            "--shards" => o.shards = Some(value.parse().with_context(bad)?),
+            "--dry" => o.dry = value != "0",
+            _ => bail!("unknown option {flag}"),
+        }
+    }
+    if o.keys == 0 || o.capacity == 0 {
+        bail!("--keys and --capacity must be above 0");
+    }
+    Ok(o)
+}
+
+fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let all = synth::zipf(o.requests, o.keys, o.zipf, 42);
+    let keys = if o.dry { &all[..0] } else { &all[..] };
+    let mut hits = 0usize;
+    match o.subject.as_str() {
+        "perfkit" => {
+            let mut builder = MemoryCache::builder()
+                .capacity(o.capacity)
+                .policy(o.policy)
+                .hasher(BuildU64Hasher);
+            if let Some(n) = o.shards {
+                builder = builder.shards(n);
+            }
+            let cache: MemoryCache<u64, u64, BuildU64Hasher> = builder.build()?;
+            for &k in keys {
+                if black_box(cache.get(&k)).is_some() {
+                    hits += 1;
+                } else {
+                    cache.insert(k, k);
+                }
+            }
+        }
+        "quick_cache" => {
+            let capacity = usize::try_from(o.capacity)?;
+            let cache = quick_cache::sync::Cache::<u64, u64, _, BuildU64Hasher>::with(
+                capacity,
+                o.capacity,
+                quick_cache::UnitWeighter,
+                BuildU64Hasher,
+                Default::default(),
+            );
+            for &k in keys {
+                if black_box(cache.get(&k)).is_some() {
+                    hits += 1;
+                } else {
+                    cache.insert(k, k);
+                }
+            }
+        }
+        other => bail!("unknown subject {other:?} (perfkit or quick_cache)"),
+    }
+    println!("hit ratio {:.4}", hits as f64 / keys.len().max(1) as f64);
+    Ok(())
+}
