@@ -17,7 +17,7 @@ policy="${2:-wtinylfu}"
 requests="${REQUESTS:-4000000}"
 cargo build --release --quiet -p perfkit-bench --no-default-features --features cache \
   --example cache_loop
-bin=target/release/examples/cache_loop
+bin="${CARGO_TARGET_DIR:-target}/release/examples/cache_loop"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
