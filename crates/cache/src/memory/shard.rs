@@ -91,21 +91,13 @@ impl<K, V> Core<K, V> {
             self.evicted.clear();
             self.policy.get().take_freed(&mut self.freed);
             for (h, slot) in self.freed.drain(..) {
-                if self.entries.remove_at(h, slot).is_some() {
-                    n += 1;
-                    if !self.times.is_empty() {
-                        self.times.remove(&h);
-                    }
-                }
+                let removed = self.entries.remove_at(h, slot).is_some();
+                n += forget_times(&mut self.times, removed, h);
             }
         } else {
             for h in self.evicted.drain(..) {
-                if self.entries.remove(h).is_some() {
-                    n += 1;
-                    if !self.times.is_empty() {
-                        self.times.remove(&h);
-                    }
-                }
+                let removed = self.entries.remove(h).is_some();
+                n += forget_times(&mut self.times, removed, h);
             }
         }
         n
@@ -135,6 +127,15 @@ impl<K, V> Core<K, V> {
         self.policy = Batched::new(policy);
         self.freed.clear();
     }
+}
+
+/// After an eviction of `h` (`removed`: whether it had an entry): drops its timestamps;
+/// returns 1 if there was an entry, else 0.
+fn forget_times(times: &mut U64Map<Times>, removed: bool, h: u64) -> u64 {
+    if removed && !times.is_empty() {
+        times.remove(&h);
+    }
+    u64::from(removed)
 }
 
 /// One shard: its entries, policy and counts behind one mutex, on cache lines of its own.
