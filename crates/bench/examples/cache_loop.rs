@@ -12,7 +12,9 @@
 //! `--requests N` (4,000,000), `--capacity N` (100,000), `--subject perfkit|quick_cache`,
 //! `--policy NAME` (perfkit's; `wtinylfu`), `--shards N` (perfkit's default), `--dry 1`
 //! (build the keys and the cache, run no request: the baseline to subtract). Prints the
-//! hit ratio, which must not change when only speed was meant to.
+//! hit ratio, which must not change when only speed was meant to; with `CACHE_LOOP_TIME`
+//! set, also the loop's wall time per request (for two builds run side by side, one per
+//! core, which suffer the machine's slow spells together: `scripts/cache-pair.sh`).
 
 use std::hint::black_box;
 
@@ -71,6 +73,7 @@ fn main() -> anyhow::Result<()> {
     let all = synth::zipf(o.requests, o.keys, o.zipf, 42);
     let keys = if o.dry { &all[..0] } else { &all[..] };
     let mut hits = 0usize;
+    let start = std::time::Instant::now();
     match o.subject.as_str() {
         "perfkit" => {
             let mut builder = MemoryCache::builder()
@@ -108,6 +111,12 @@ fn main() -> anyhow::Result<()> {
         }
         other => bail!("unknown subject {other:?} (perfkit or quick_cache)"),
     }
+    let elapsed = start.elapsed();
     println!("hit ratio {:.4}", hits as f64 / keys.len().max(1) as f64);
+    if std::env::var_os("CACHE_LOOP_TIME").is_some() {
+        // Wall time of the loop, for side-by-side runs (not under a profiler).
+        let ns = elapsed.as_nanos() as f64 / keys.len().max(1) as f64;
+        println!("ns per request {ns:.1}");
+    }
     Ok(())
 }

@@ -190,9 +190,10 @@ pub trait Policy: Send + fmt::Debug {
     /// [`contains`](Self::contains), [`remove`](Self::remove) and
     /// [`set_weight`](Self::set_weight) then see no resident, and every handle freed is
     /// logged until [`take_freed`](Self::take_freed) takes it (the caller takes them
-    /// after each call, or the log grows). Saves the policy's own index (a probe and a
-    /// write per admission and per eviction). Only an empty policy can detach; returns
-    /// whether it did (`false` by default: nothing changes).
+    /// after each call, or the log grows); the log is then the record of evictions, and a
+    /// policy may leave the `evicted` of its calls empty. Saves the policy's own index (a
+    /// probe and a write per admission and per eviction). Only an empty policy can
+    /// detach; returns whether it did (`false` by default: nothing changes).
     fn detach_index(&mut self) -> bool {
         false
     }

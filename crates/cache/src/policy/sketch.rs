@@ -11,17 +11,19 @@ use crate::hash::mix64;
 #[repr(align(64))]
 struct Block([u64; 8]);
 
-/// A frequency sketch sized for a cache of `capacity` entries.
+/// A frequency sketch sized for a cache of `capacity` entries. (The fields of a count
+/// first, the doorkeeper's last: see `Table`'s layout.)
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub(crate) struct FrequencySketch {
     table: Vec<Block>,
     block_mask: u64,
-    door: Vec<u64>,
-    door_mask: u64,
-    doorkeeper: bool,
     size: u64,
     sample: u64,
     max_words: usize,
+    doorkeeper: bool,
+    door: Vec<u64>,
+    door_mask: u64,
 }
 
 /// Words of a new sketch at most (16 counters each).

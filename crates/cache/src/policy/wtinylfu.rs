@@ -91,6 +91,7 @@ impl Default for WTinyLfuConfig {
 }
 
 #[derive(Debug, Clone)]
+#[repr(C)]
 struct Climber {
     /// Whether the window climbs at all (adaptive with a step): read on every request.
     on: bool,
@@ -133,7 +134,15 @@ impl Climber {
 /// textbook policy's on the synthetic workloads (`tests/adaptive.rs` holds them to 0.3),
 /// up on most; `crates/bench/tests/cache_hit_ratio_vs_peers.rs` holds them to the issue's
 /// bar against moka, quick_cache and LRU.
+///
+/// # Layout
+///
+/// A memory cache has one policy per shard, and a request lands on a random shard: what a
+/// request reads of the policy's own fields is a cache miss unless it is on few lines. So
+/// the fields are in a fixed order, those of every admission and every batch of hits
+/// first (about five lines), the configuration and the rarely used state after.
 #[derive(Debug)]
+#[repr(C)]
 pub struct WTinyLfu {
     t: Table,
     /// The hits held and the marks of each node (see "Deferred hits").
@@ -147,12 +156,14 @@ pub struct WTinyLfu {
     window_max: f64,
     protected_max: f64,
     sketch: FrequencySketch,
+    /// Admissions so far (wrapping): the clock of the window's lazy moves.
+    admitted: u32,
+    /// `cfg.deferred_hits`, read on every hit, beside the other hot fields.
+    deferred: bool,
     climber: Climber,
     shadows: ShadowLink,
     rng: XorShift,
     cfg: WTinyLfuConfig,
-    /// Admissions so far (wrapping): the clock of the window's lazy moves.
-    admitted: u32,
 }
 
 impl WTinyLfu {
@@ -209,6 +220,7 @@ impl WTinyLfu {
             rng: XorShift::new(0x5eed_1234_abcd_ef01),
             cfg,
             admitted: 0,
+            deferred: cfg.deferred_hits,
         };
         p.size_segments();
         p
@@ -243,7 +255,7 @@ impl WTinyLfu {
     fn push(&mut self, idx: u32, tag: u8) {
         let n = self.t.node_mut(idx);
         n.tag = tag;
-        let fast = self.cfg.deferred_hits && tag == PROTECTED && n.bits & SAMPLED == 0;
+        let fast = self.deferred && tag == PROTECTED && n.bits & SAMPLED == 0;
         self.marks.queued(idx, fast);
         let mut l = *self.list(tag);
         l.push_front(&mut self.t, idx);
@@ -284,7 +296,7 @@ impl WTinyLfu {
     /// After the sketch has aged: deferred hits age with it (counted in time, they would
     /// have been halved with the rest).
     fn age_deferred(&mut self) {
-        if self.cfg.deferred_hits {
+        if self.deferred {
             self.marks.age();
         }
     }
@@ -326,7 +338,11 @@ impl WTinyLfu {
         self.settle(idx);
         self.marks.reset(idx);
         self.total -= u64::from(self.t.node(idx).weight);
-        evicted.push(self.t.remove(idx));
+        let key = self.t.remove(idx);
+        // Detached, the caller learns of it from the freed handles.
+        if !self.t.is_detached() {
+            evicted.push(key);
+        }
     }
 
     /// TinyLFU admission: the candidate must be used clearly more often than the victim.
@@ -535,7 +551,7 @@ impl WTinyLfu {
 
     fn on_hit(&mut self, key: u64, idx: u32) {
         let tag = self.t.node(idx).tag;
-        if self.cfg.deferred_hits {
+        if self.deferred {
             // Held for the key; the sketch gets it before the key's frequency is read.
             self.marks.hit(idx, tag == PROTECTED);
             if self.sketch.count_deferred() {
@@ -548,7 +564,7 @@ impl WTinyLfu {
             self.count(key);
         }
         match tag {
-            WINDOW if self.cfg.deferred_hits => self.window_hit(idx),
+            WINDOW if self.deferred => self.window_hit(idx),
             WINDOW => self.window.move_to_front(&mut self.t, idx),
             PROBATION => {
                 self.probation.unlink(&mut self.t, idx);
@@ -698,7 +714,7 @@ impl Policy for WTinyLfu {
 
     fn touch_slots(&mut self, batch: &[(u32, u64)]) {
         let n = batch.len() as u64;
-        if self.cfg.deferred_hits
+        if self.deferred
             && self.t.is_detached()
             && n < self.sketch.until_aging()
             && (!self.climber.on || n < self.climber.until_step())
@@ -706,7 +722,7 @@ impl Policy for WTinyLfu {
             self.touch_exact(batch);
             return;
         }
-        if !self.cfg.deferred_hits {
+        if !self.deferred {
             let mut acc = 0u64;
             for &(slot, key) in batch {
                 acc ^= self.t.warm(slot) ^ self.sketch.warm(key);
@@ -767,7 +783,11 @@ impl Policy for WTinyLfu {
         if let Some(n) = self.t.try_node(self.protected.tail) {
             crate::prefetch::prefetch(n);
         }
-        // The newcomer is resident unless this call evicted it (no second index probe).
+        // The newcomer is resident unless this call evicted it (no second index probe;
+        // nothing is allocated during an eviction, so its node is still its own).
+        if self.t.is_detached() {
+            return self.t.node(idx).live;
+        }
         match evicted[before..].iter().position(|&e| e == key) {
             None => true,
             Some(pos) => {

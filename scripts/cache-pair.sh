@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Wall time of the cache suite's loop for two builds of `cache_loop`, run at the same time
+# (one per core) so that a slow spell of a shared machine falls on both; prints each run's
+# ratio B/A and their median. Build each version with
+#   cargo build --release -p perfkit-bench --no-default-features --features cache --example cache_loop
+# and copy `target/release/examples/cache_loop` aside (the base from a separate target
+# directory: path dependencies of two checkouts share artifact names in one).
+#
+#   scripts/cache-pair.sh /tmp/cache_loop.base /tmp/cache_loop.new [ROUNDS] [ARGS...]
+set -euo pipefail
+a="$1"; b="$2"; rounds="${3:-8}"; shift 3 || shift $#
+ratios=()
+for _ in $(seq "$rounds"); do
+  CACHE_LOOP_TIME=1 "$a" "$@" > /tmp/cache-pair.a &
+  CACHE_LOOP_TIME=1 "$b" "$@" > /tmp/cache-pair.b &
+  wait
+  ta=$(awk '/ns per request/ {print $4}' /tmp/cache-pair.a)
+  tb=$(awk '/ns per request/ {print $4}' /tmp/cache-pair.b)
+  ratios+=("$(awk -v a="$ta" -v b="$tb" 'BEGIN {printf "%.3f", b/a}')")
+  echo "A $ta ns  B $tb ns  B/A ${ratios[-1]}"
+done
+printf '%s\n' "${ratios[@]}" | sort -n | awk '{v[NR]=$1} END {m = (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2; printf "median B/A %.3f over %d rounds\n", m, NR}'
