@@ -735,8 +735,20 @@ impl Policy for WTinyLfu {
     }
 
     fn lookup_absent(&mut self, key: u64) {
-        // An insert usually follows a miss, and counts the key.
+        // An insert usually follows a miss: it counts the key, and its admission compares
+        // the window's oldest key with probation's. Their nodes were read ahead at the
+        // last admission; start loading their counters and the candidate's neighbour
+        // (its unlinking writes it) for the insert.
         self.sketch.prefetch(key);
+        if let Some(n) = self.t.try_node(self.window.tail) {
+            self.sketch.prefetch(n.key);
+            if let Some(prev) = self.t.try_node(n.prev) {
+                crate::prefetch::prefetch(prev);
+            }
+        }
+        if let Some(n) = self.t.try_node(self.probation.tail) {
+            self.sketch.prefetch(n.key);
+        }
         self.observe_miss(key);
     }
 
@@ -772,16 +784,14 @@ impl Policy for WTinyLfu {
         if !count_first {
             self.count(key);
         }
-        // The next miss's victim is probation's oldest key, whose node the eviction just
-        // relinked: start loading its counts now, long before they are compared.
-        if let Some(n) = self.t.try_node(self.probation.tail) {
-            self.sketch.prefetch(n.key);
-        }
-        if let Some(n) = self.t.try_node(self.window.tail) {
-            self.sketch.prefetch(n.key);
-        }
-        if let Some(n) = self.t.try_node(self.protected.tail) {
-            crate::prefetch::prefetch(n);
+        // What the next admission reads first: the oldest nodes of the three queues (the
+        // candidate, the victim, the next to demote). Only started here: their counters
+        // are read ahead from them at the next miss (`lookup_absent`), by which time the
+        // nodes have arrived; reading a node now would wait for it.
+        for idx in [self.window.tail, self.probation.tail, self.protected.tail] {
+            if let Some(n) = self.t.try_node(idx) {
+                crate::prefetch::prefetch(n);
+            }
         }
         // The newcomer is resident unless this call evicted it (no second index probe;
         // nothing is allocated during an eviction, so its node is still its own).
