@@ -5,7 +5,11 @@
 //! Throughput: a read-through loop (`get`, and `insert` on a miss) over a precomputed Zipf
 //! key sequence, 1M distinct keys, capacity 100k; each thread walks its own part of the
 //! sequence; the figure is wall time per operation per thread (median of 3 rounds, the
-//! rounds of the caches interleaved). The ratios are the default policy's; `MemoryCache`
+//! rounds of the caches interleaved). Each thread is pinned to a CPU of its own (thread
+//! `t` to the `t`-th CPU the process may use, on Linux): unpinned, on a 2-CPU virtual
+//! machine, a two-thread run of any of the caches now and then took 2.5 times as long as
+//! the others (the kernel ran both threads on one CPU for a while), and one such round of
+//! three decided a median. The ratios are the default policy's; `MemoryCache`
 //! with SIEVE and with S3-FIFO (quick_cache's own family) runs too, for the price of the
 //! policy (`extra.time_per_op_vs_quick_cache_by_policy`).
 //! Hit ratio: single-threaded `get`/`insert` on each trace (moka's pending maintenance run
@@ -80,6 +84,32 @@ fn make(name: &str) -> anyhow::Result<Box<dyn Subject>> {
     })
 }
 
+/// Pins the calling thread to the `n`-th CPU it may run on (modulo their number); does
+/// nothing where that is not supported or fails (the run is then merely noisier).
+fn pin_to_cpu(n: usize) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `cpu_set_t` is plain data (all zeros is the empty set); the pointers passed
+    // are to live locals of the sizes given; pid 0 is the calling thread.
+    unsafe {
+        let size = std::mem::size_of::<libc::cpu_set_t>();
+        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size, &mut allowed) != 0 {
+            return;
+        }
+        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &allowed))
+            .collect();
+        if cpus.is_empty() {
+            return;
+        }
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpus[n % cpus.len()], &mut one);
+        libc::sched_setaffinity(0, size, &one);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = n;
+}
+
 /// ns per operation per thread: each thread runs `keys[t*len/threads ..]` wrapping.
 fn run_threads(cache: &dyn Subject, keys: &[u64], threads: usize, ops: usize) -> f64 {
     let barrier = Barrier::new(threads);
@@ -88,6 +118,7 @@ fn run_threads(cache: &dyn Subject, keys: &[u64], threads: usize, ops: usize) ->
             .map(|t| {
                 let barrier = &barrier;
                 s.spawn(move || {
+                    pin_to_cpu(t);
                     let start_at = t * keys.len() / threads;
                     barrier.wait();
                     let start = Instant::now();
