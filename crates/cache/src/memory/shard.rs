@@ -155,7 +155,8 @@ const SPINS: u32 = 256;
 // exactly when that mutex has been acquired.
 unsafe impl lock_api::RawMutex for SpinThenPark {
     const INIT: Self = SpinThenPark(parking_lot::RawMutex::INIT);
-    type GuardMarker = lock_api::GuardSend;
+    // Whatever `parking_lot`'s own guard may do (sent to another thread or not).
+    type GuardMarker = <parking_lot::RawMutex as lock_api::RawMutex>::GuardMarker;
 
     #[inline]
     fn lock(&self) {
