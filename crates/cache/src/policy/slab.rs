@@ -180,6 +180,14 @@ impl Table {
         acc
     }
 
+    /// Starts loading the node at `idx`, if there is one (a read-ahead).
+    #[inline]
+    pub(crate) fn prefetch(&self, idx: u32) {
+        if let Some(n) = self.nodes.get(idx as usize) {
+            crate::prefetch::prefetch(n);
+        }
+    }
+
     /// The node at `idx`, if there is one (`NIL` has none).
     #[inline]
     pub(crate) fn try_node(&self, idx: u32) -> Option<&Node> {

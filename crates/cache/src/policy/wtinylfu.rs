@@ -491,14 +491,14 @@ impl WTinyLfu {
         self.climber.misses = 0;
     }
 
-    /// A hit on `key`, resident at `idx`.
-    #[inline]
     /// A hit on the resident at `idx` (the handle methods' entry point).
     fn hit_at(&mut self, idx: u32) {
         let key = self.t.node(idx).key;
         self.hit(key, idx);
     }
 
+    /// A hit on `key`, resident at `idx`.
+    #[inline]
     fn hit(&mut self, key: u64, idx: u32) {
         self.on_hit(key, idx);
         self.observe_hit(key, idx);
@@ -742,9 +742,7 @@ impl Policy for WTinyLfu {
         self.sketch.prefetch(key);
         if let Some(n) = self.t.try_node(self.window.tail) {
             self.sketch.prefetch(n.key);
-            if let Some(prev) = self.t.try_node(n.prev) {
-                crate::prefetch::prefetch(prev);
-            }
+            self.t.prefetch(n.prev);
         }
         if let Some(n) = self.t.try_node(self.probation.tail) {
             self.sketch.prefetch(n.key);
@@ -788,10 +786,8 @@ impl Policy for WTinyLfu {
         // candidate, the victim, the next to demote). Only started here: their counters
         // are read ahead from them at the next miss (`lookup_absent`), by which time the
         // nodes have arrived; reading a node now would wait for it.
-        for idx in [self.window.tail, self.probation.tail, self.protected.tail] {
-            if let Some(n) = self.t.try_node(idx) {
-                crate::prefetch::prefetch(n);
-            }
+        for tail in [self.window.tail, self.probation.tail, self.protected.tail] {
+            self.t.prefetch(tail);
         }
         // The newcomer is resident unless this call evicted it (no second index probe;
         // nothing is allocated during an eviction, so its node is still its own).
