@@ -9,13 +9,15 @@
 #   scripts/cache-pair.sh /tmp/cache_loop.base /tmp/cache_loop.new [ROUNDS] [ARGS...]
 set -euo pipefail
 a="$1"; b="$2"; rounds="${3:-8}"; shift 3 || shift $#
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
 ratios=()
 for _ in $(seq "$rounds"); do
-  CACHE_LOOP_TIME=1 "$a" "$@" > /tmp/cache-pair.a &
-  CACHE_LOOP_TIME=1 "$b" "$@" > /tmp/cache-pair.b &
+  CACHE_LOOP_TIME=1 "$a" "$@" > "$out/a" &
+  CACHE_LOOP_TIME=1 "$b" "$@" > "$out/b" &
   wait
-  ta=$(awk '/ns per request/ {print $4}' /tmp/cache-pair.a)
-  tb=$(awk '/ns per request/ {print $4}' /tmp/cache-pair.b)
+  ta=$(awk '/ns per request/ {print $4}' "$out/a")
+  tb=$(awk '/ns per request/ {print $4}' "$out/b")
   ratios+=("$(awk -v a="$ta" -v b="$tb" 'BEGIN {printf "%.3f", b/a}')")
   echo "A $ta ns  B $tb ns  B/A ${ratios[-1]}"
 done
