@@ -10,7 +10,8 @@
 //!
 //! Options (all optional): `--zipf S` (0.9), `--keys N` distinct keys (1,000,000),
 //! `--requests N` (4,000,000), `--capacity N` (100,000), `--subject perfkit|quick_cache`,
-//! `--policy NAME` (perfkit's; `wtinylfu`), `--shards N` (perfkit's default), `--dry 1`
+//! `--policy NAME` (perfkit's; `wtinylfu`), `--shards N` (perfkit's default), `--threads N`
+//! (1; more run the sequence each from its own offset, pinned, as the suite does), `--dry 1`
 //! (build the keys and the cache, run no request: the baseline to subtract). Prints the
 //! hit ratio, which must not change when only speed was meant to; with `CACHE_LOOP_TIME`
 //! set, also the loop's wall time per request (for two builds run side by side, one per
@@ -30,6 +31,7 @@ struct Options {
     subject: String,
     policy: PolicyKind,
     shards: Option<usize>,
+    threads: usize,
     dry: bool,
 }
 
@@ -42,6 +44,7 @@ fn options() -> anyhow::Result<Options> {
         subject: "perfkit".into(),
         policy: PolicyKind::WTinyLfu,
         shards: None,
+        threads: 1,
         dry: false,
     };
     let mut args = std::env::args().skip(1);
@@ -58,6 +61,7 @@ fn options() -> anyhow::Result<Options> {
             "--subject" => o.subject = value,
             "--policy" => o.policy = value.parse().with_context(bad)?,
             "--shards" => o.shards = Some(value.parse().with_context(bad)?),
+            "--threads" => o.threads = value.parse().with_context(bad)?,
             "--dry" => o.dry = value != "0",
             _ => bail!("unknown option {flag}"),
         }
@@ -68,13 +72,32 @@ fn options() -> anyhow::Result<Options> {
     Ok(o)
 }
 
-fn main() -> anyhow::Result<()> {
-    let o = options()?;
-    let all = synth::zipf(o.requests, o.keys, o.zipf, 42);
-    let keys = if o.dry { &all[..0] } else { &all[..] };
-    let mut hits = 0usize;
-    let start = std::time::Instant::now();
-    match o.subject.as_str() {
+/// The two caches behind one interface (a trait object: both pay the same call).
+trait Subject: Sync {
+    fn get(&self, k: u64) -> Option<u64>;
+    fn insert(&self, k: u64, v: u64);
+}
+
+impl Subject for MemoryCache<u64, u64, BuildU64Hasher> {
+    fn get(&self, k: u64) -> Option<u64> {
+        MemoryCache::get(self, &k)
+    }
+    fn insert(&self, k: u64, v: u64) {
+        MemoryCache::insert(self, k, v)
+    }
+}
+
+impl Subject for quick_cache::sync::Cache<u64, u64, quick_cache::UnitWeighter, BuildU64Hasher> {
+    fn get(&self, k: u64) -> Option<u64> {
+        quick_cache::sync::Cache::get(self, &k)
+    }
+    fn insert(&self, k: u64, v: u64) {
+        quick_cache::sync::Cache::insert(self, k, v)
+    }
+}
+
+fn subject(o: &Options) -> anyhow::Result<Box<dyn Subject>> {
+    Ok(match o.subject.as_str() {
         "perfkit" => {
             let mut builder = MemoryCache::builder()
                 .capacity(o.capacity)
@@ -83,36 +106,74 @@ fn main() -> anyhow::Result<()> {
             if let Some(n) = o.shards {
                 builder = builder.shards(n);
             }
-            let cache: MemoryCache<u64, u64, BuildU64Hasher> = builder.build()?;
-            for &k in keys {
-                if black_box(cache.get(&k)).is_some() {
-                    hits += 1;
-                } else {
-                    cache.insert(k, k);
-                }
-            }
+            Box::new(builder.build()?)
         }
-        "quick_cache" => {
-            let capacity = usize::try_from(o.capacity)?;
-            let cache = quick_cache::sync::Cache::<u64, u64, _, BuildU64Hasher>::with(
-                capacity,
-                o.capacity,
-                quick_cache::UnitWeighter,
-                BuildU64Hasher,
-                Default::default(),
-            );
-            for &k in keys {
-                if black_box(cache.get(&k)).is_some() {
-                    hits += 1;
-                } else {
-                    cache.insert(k, k);
-                }
-            }
-        }
+        "quick_cache" => Box::new(quick_cache::sync::Cache::with(
+            usize::try_from(o.capacity)?,
+            o.capacity,
+            quick_cache::UnitWeighter,
+            BuildU64Hasher,
+            Default::default(),
+        )),
         other => bail!("unknown subject {other:?} (perfkit or quick_cache)"),
+    })
+}
+
+/// The read-through loop over `keys`; returns the hits.
+fn walk(cache: &dyn Subject, keys: &[u64]) -> usize {
+    let mut hits = 0;
+    for &k in keys {
+        if black_box(cache.get(k)).is_some() {
+            hits += 1;
+        } else {
+            cache.insert(k, k);
+        }
     }
+    hits
+}
+
+/// Pins the calling thread to CPU `n` (Linux; elsewhere, or on failure, nothing).
+fn pin_to_cpu(n: usize) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: `cpu_set_t` is plain data (all zeros is the empty set); pid 0 is the
+    // calling thread.
+    unsafe {
+        let mut one: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(n % libc::CPU_SETSIZE as usize, &mut one);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = n;
+}
+
+fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    let all = synth::zipf(o.requests, o.keys, o.zipf, 42);
+    let keys = if o.dry { &all[..0] } else { &all[..] };
+    let cache = subject(&o)?;
+    let start = std::time::Instant::now();
+    let hits = if o.threads <= 1 {
+        walk(cache.as_ref(), keys)
+    } else {
+        // As in the suite: each thread walks the whole sequence from its own offset,
+        // pinned to a CPU of its own.
+        let cache = cache.as_ref();
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..o.threads)
+                .map(|t| {
+                    s.spawn(move || {
+                        pin_to_cpu(t);
+                        let (a, b) = keys.split_at(t * keys.len() / o.threads);
+                        walk(cache, b) + walk(cache, a)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+        })
+    };
     let elapsed = start.elapsed();
-    println!("hit ratio {:.4}", hits as f64 / keys.len().max(1) as f64);
+    let requests = keys.len() * o.threads.max(1);
+    println!("hit ratio {:.4}", hits as f64 / requests.max(1) as f64);
     if std::env::var_os("CACHE_LOOP_TIME").is_some() {
         // Wall time of the loop, for side-by-side runs (not under a profiler).
         let ns = elapsed.as_nanos() as f64 / keys.len().max(1) as f64;
