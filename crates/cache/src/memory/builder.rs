@@ -162,6 +162,7 @@ where
                 weigher: self.weigher,
                 ttl: self.ttl,
                 tti: self.tti,
+                timed: self.ttl.is_some() || self.tti.is_some(),
                 base: clock.now(),
                 clock,
                 capacity: AtomicU64::new(self.capacity),

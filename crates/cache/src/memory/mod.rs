@@ -78,6 +78,8 @@ struct Inner<K, V, S> {
     weigher: Option<Weigher<K, V>>,
     ttl: Option<Duration>,
     tti: Option<Duration>,
+    /// `ttl` or `tti` is set (read on every hit).
+    timed: bool,
     clock: SharedClock,
     base: Instant,
     capacity: AtomicU64,
@@ -165,7 +167,7 @@ where
 
     #[inline]
     fn timed(&self) -> bool {
-        self.inner.ttl.is_some() || self.inner.tti.is_some()
+        self.inner.timed
     }
 
     /// Now, in nanoseconds since the cache's base instant (0 without expiry).
@@ -201,20 +203,40 @@ where
     /// A counted lookup that informs the policy, under the shard's lock.
     #[inline]
     fn probe_locked(&self, core: &mut Core<K, V>, h: u64, key: &K) -> Probe<V> {
-        match core.entries.find(h) {
-            Some((slot, e)) if e.key == *key => {
-                let v = e.value.clone();
-                if !self.timed() || self.still_live(core, h) {
-                    core.policy.hit(slot, h);
-                    core.counts.hits += 1;
-                    return Probe::Hit(v);
+        let found = core.entries.find(h);
+        if let Some((slot, e)) = found
+            && e.key == *key
+            && !self.timed()
+        {
+            let v = e.value.clone();
+            core.policy.hit(slot, h);
+            core.counts.hits += 1;
+            return Probe::Hit(v);
+        }
+        let found = found.map(|(slot, e)| (slot, e.key == *key));
+        self.probe_rest(core, h, found)
+    }
+
+    /// The rest of [`probe_locked`](Self::probe_locked): misses and expiry, out of line so
+    /// that a hit's path stays short.
+    #[inline(never)]
+    fn probe_rest(&self, core: &mut Core<K, V>, h: u64, found: Option<(u32, bool)>) -> Probe<V> {
+        match found {
+            Some((slot, true)) => {
+                if self.still_live(core, h) {
+                    let v = core.entries.get_mut(slot).map(|e| e.value.clone());
+                    if let Some(v) = v {
+                        core.policy.hit(slot, h);
+                        core.counts.hits += 1;
+                        return Probe::Hit(v);
+                    }
                 }
                 core.forget(h);
                 core.counts.expirations += 1;
                 core.policy.get().lookup_absent(h);
             }
             // Another key with the same hash: for the policy, `h` is resident.
-            Some((slot, _)) => {
+            Some((slot, false)) => {
                 core.policy.get().touch_slot(slot, h);
             }
             // The entries and the policy hold the same keys: no policy probe.

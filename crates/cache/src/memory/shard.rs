@@ -25,40 +25,51 @@ const BATCH: usize = 32;
 /// applied in order when it is full and before any other call reaches the policy (the
 /// only way to it is [`Batched::get`]), so the policy sees exactly the sequence of
 /// requests, while a batch lets it read ahead what the updates touch.
+///
+/// The queue is a fixed array (a hit stores a record and a count: no capacity check, no
+/// call), its length beside the other fields a hit reads.
 #[repr(C)]
 pub(super) struct Batched {
-    pending: Vec<(u32, u64)>,
+    len: usize,
     policy: Box<dyn Policy>,
+    pending: Box<[(u32, u64); BATCH]>,
 }
 
 impl Batched {
     pub(super) fn new(policy: Box<dyn Policy>) -> Self {
         Batched {
+            len: 0,
             policy,
-            pending: Vec::with_capacity(BATCH),
+            pending: Box::new([(0, 0); BATCH]),
         }
     }
 
     /// Queues a hit on `key`, whose policy handle is `slot`.
     #[inline]
     pub(super) fn hit(&mut self, slot: u32, key: u64) {
-        self.pending.push((slot, key));
-        if self.pending.len() >= BATCH {
+        // `len < BATCH` always holds here (a full queue is applied at once).
+        if let Some(record) = self.pending.get_mut(self.len) {
+            *record = (slot, key);
+        }
+        self.len += 1;
+        if self.len >= BATCH {
             self.flush();
         }
     }
 
+    #[inline(never)]
     fn flush(&mut self) {
-        if !self.pending.is_empty() {
-            self.policy.touch_slots(&self.pending);
-            self.pending.clear();
-        }
+        let n = self.len.min(BATCH);
+        self.len = 0;
+        self.policy.touch_slots(&self.pending[..n]);
     }
 
     /// The policy, with every queued hit applied.
     #[inline]
     pub(super) fn get(&mut self) -> &mut dyn Policy {
-        self.flush();
+        if self.len > 0 {
+            self.flush();
+        }
         &mut *self.policy
     }
 }

@@ -122,9 +122,22 @@ impl Shadows {
 pub(crate) struct SharedShadows {
     threshold: u64,
     state: Mutex<(Shadows, f64)>,
+    /// The choice, on a line of its own: shards read it while another locks `state`.
+    choice: Choice,
+}
+
+/// The shared shadows' latest window share and how many choices were made.
+#[derive(Debug)]
+#[repr(align(64))]
+struct Choice {
     version: AtomicU64,
     share: AtomicU64,
 }
+
+/// A shard polls the shared shadows' choice once every this many misses: the choice
+/// changes once per epoch of thousands of sampled requests, and each poll reads a line
+/// shared by every shard (a cache miss on a miss's path).
+pub(super) const POLL_EVERY: u32 = 16;
 
 impl SharedShadows {
     /// Shadows for shards whose capacities add up to `total`, starting from the window
@@ -134,8 +147,10 @@ impl SharedShadows {
         Some(Arc::new(SharedShadows {
             threshold: shadows.threshold,
             state: Mutex::new((shadows, cfg.window)),
-            version: AtomicU64::new(0),
-            share: AtomicU64::new(cfg.window.to_bits()),
+            choice: Choice {
+                version: AtomicU64::new(0),
+                share: AtomicU64::new(cfg.window.to_bits()),
+            },
         }))
     }
 
@@ -154,8 +169,8 @@ impl SharedShadows {
             && gain > margin
         {
             *current = best;
-            self.share.store(best.to_bits(), Ordering::Relaxed);
-            self.version.fetch_add(1, Ordering::Release);
+            self.choice.share.store(best.to_bits(), Ordering::Relaxed);
+            self.choice.version.fetch_add(1, Ordering::Release);
         }
     }
 }
@@ -165,11 +180,42 @@ impl SharedShadows {
 pub(super) enum ShadowLink {
     /// Not adaptive by shadows.
     None,
+    /// Its own shadows, and their sampling threshold (a copy beside the policy's fields:
+    /// every miss tests it).
+    Own(Box<Shadows>, u64),
+    /// Shadows shared with the other shards of a cache.
+    Shared(SharedLink),
+}
+
+/// A shard's link to the shared shadows.
+#[derive(Debug)]
+pub(super) struct SharedLink {
+    shadows: Arc<SharedShadows>,
+    /// The sampling threshold (a copy: see [`ShadowLink::Own`]).
+    threshold: u64,
+    /// The version of the choice last applied.
+    seen: u64,
+    /// Misses until the next poll.
+    countdown: u32,
+}
+
+impl ShadowLink {
     /// Its own shadows.
-    Own(Box<Shadows>),
-    /// Shadows shared with the other shards of a cache, and the version of their choice
-    /// last applied.
-    Shared(Arc<SharedShadows>, u64),
+    pub(super) fn own(shadows: Shadows) -> Self {
+        let threshold = shadows.threshold;
+        ShadowLink::Own(Box::new(shadows), threshold)
+    }
+
+    /// Shadows shared with the other shards of a cache.
+    pub(super) fn shared(shadows: Arc<SharedShadows>) -> Self {
+        let threshold = shadows.threshold;
+        ShadowLink::Shared(SharedLink {
+            shadows,
+            threshold,
+            seen: 0,
+            countdown: 0,
+        })
+    }
 }
 
 impl ShadowLink {
@@ -178,8 +224,8 @@ impl ShadowLink {
     pub(super) fn samples(&self, key: u64) -> bool {
         match self {
             ShadowLink::None => false,
-            ShadowLink::Own(shadows) => Shadows::samples(shadows.threshold, key),
-            ShadowLink::Shared(shared, _) => Shadows::samples(shared.threshold, key),
+            ShadowLink::Own(_, threshold) => Shadows::samples(*threshold, key),
+            ShadowLink::Shared(link) => Shadows::samples(link.threshold, key),
         }
     }
 
@@ -188,28 +234,36 @@ impl ShadowLink {
     pub(super) fn feed(&mut self, key: u64, current: f64, margin: f64) -> Option<f64> {
         match self {
             ShadowLink::None => None,
-            ShadowLink::Own(shadows) => shadows
+            ShadowLink::Own(shadows, _) => shadows
                 .feed(key, current)
                 .and_then(|(best, gain)| (gain > margin).then_some(best)),
-            ShadowLink::Shared(shared, _) => {
-                shared.feed(key, margin);
+            ShadowLink::Shared(link) => {
+                link.shadows.feed(key, margin);
+                link.countdown = 0;
                 self.poll()
             }
         }
     }
 
-    /// A choice the shared shadows made since this policy last applied one.
+    /// A choice the shared shadows made since this policy last applied one (looked for
+    /// once every [`POLL_EVERY`] calls, and right after a feed).
     #[inline]
     pub(super) fn poll(&mut self) -> Option<f64> {
-        let ShadowLink::Shared(shared, seen) = self else {
+        let ShadowLink::Shared(link) = self else {
             return None;
         };
-        let version = shared.version.load(Ordering::Acquire);
-        if version == *seen {
+        if link.countdown > 0 {
+            link.countdown -= 1;
             return None;
         }
-        *seen = version;
-        Some(f64::from_bits(shared.share.load(Ordering::Relaxed)))
+        link.countdown = POLL_EVERY - 1;
+        let choice = &link.shadows.choice;
+        let version = choice.version.load(Ordering::Acquire);
+        if version == link.seen {
+            return None;
+        }
+        link.seen = version;
+        Some(f64::from_bits(choice.share.load(Ordering::Relaxed)))
     }
 }
 
@@ -230,9 +284,10 @@ mod tests {
         // A skewed set twice the cache, replaced every 30k requests: recency pays, and the
         // window widens from its initial 1 %.
         let mut keys = crate::synth::shifting(300_000, 8000, 0.8, 30_000, 5);
-        // Then one more request per shard, so that each has seen the last choice.
+        // Then enough misses per shard that each polls, and sees the last choice.
         for s in 0..4 {
-            keys.extend((1u64..).find(|&k| shard_of(k) == s));
+            let fresh = (1u64 << 40..).filter(|&k| shard_of(k) == s);
+            keys.extend(fresh.take(POLL_EVERY as usize));
         }
         let mut evicted = Vec::new();
         for k in keys {
@@ -240,8 +295,11 @@ mod tests {
             evicted.clear();
         }
         let Some(shared) = shared else { return };
-        assert!(shared.version.load(Ordering::Relaxed) > 0, "never chose");
-        let share = f64::from_bits(shared.share.load(Ordering::Relaxed));
+        assert!(
+            shared.choice.version.load(Ordering::Relaxed) > 0,
+            "never chose"
+        );
+        let share = f64::from_bits(shared.choice.share.load(Ordering::Relaxed));
         for s in &shards {
             assert_eq!(s.window_target(), (share * 1000.0).max(1.0) as u64);
         }

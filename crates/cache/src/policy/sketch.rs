@@ -11,15 +11,16 @@ use crate::hash::mix64;
 #[repr(align(64))]
 struct Block([u64; 8]);
 
-/// A frequency sketch sized for a cache of `capacity` entries. (The fields of a count
-/// first, the doorkeeper's last: see `Table`'s layout.)
+/// A frequency sketch sized for a cache of `capacity` entries. (The request count first,
+/// which a batch of deferred hits reads and writes alone; then the fields of a count; the
+/// doorkeeper's last: see `Table`'s layout.)
 #[derive(Debug, Clone)]
 #[repr(C)]
 pub(crate) struct FrequencySketch {
-    table: Vec<Block>,
-    block_mask: u64,
     size: u64,
     sample: u64,
+    table: Vec<Block>,
+    block_mask: u64,
     max_words: usize,
     doorkeeper: bool,
     door: Vec<u64>,

@@ -93,8 +93,6 @@ impl Default for WTinyLfuConfig {
 #[derive(Debug, Clone)]
 #[repr(C)]
 struct Climber {
-    /// Whether the window climbs at all (adaptive with a step): read on every request.
-    on: bool,
     hits: u64,
     misses: u64,
     sample: u64,
@@ -139,14 +137,23 @@ impl Climber {
 ///
 /// A memory cache has one policy per shard, and a request lands on a random shard: what a
 /// request reads of the policy's own fields is a cache miss unless it is on few lines. So
-/// the fields are in a fixed order, those of every admission and every batch of hits
-/// first (about five lines), the configuration and the rarely used state after.
+/// the fields are in a fixed order from a line's start: what a batch of hits reads in the
+/// first line (the marks, three flags, the sketch's request count), then the fields of
+/// every admission (about four lines), the configuration and the rarely used state after.
 #[derive(Debug)]
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct WTinyLfu {
-    t: Table,
     /// The hits held and the marks of each node (see "Deferred hits").
     marks: HitMarks,
+    /// `cfg.deferred_hits`, read on every hit.
+    deferred: bool,
+    /// The caller's handles are exact (the table is detached); set at each admission (a
+    /// table detaches only while empty, and never attaches again).
+    exact_handles: bool,
+    /// Whether the window climbs at all (adaptive with a step; fixed at construction).
+    climbing: bool,
+    sketch: FrequencySketch,
+    t: Table,
     window: List,
     probation: List,
     protected: List,
@@ -155,11 +162,8 @@ pub struct WTinyLfu {
     cap: u64,
     window_max: f64,
     protected_max: f64,
-    sketch: FrequencySketch,
     /// Admissions so far (wrapping): the clock of the window's lazy moves.
     admitted: u32,
-    /// `cfg.deferred_hits`, read on every hit, beside the other hot fields.
-    deferred: bool,
     climber: Climber,
     shadows: ShadowLink,
     rng: XorShift,
@@ -175,7 +179,7 @@ impl WTinyLfu {
     /// With explicit options.
     pub fn with_config(capacity: u64, cfg: WTinyLfuConfig) -> Self {
         let shadows = match Shadows::new(capacity, &cfg) {
-            Some(own) => ShadowLink::Own(Box::new(own)),
+            Some(own) => ShadowLink::own(own),
             None => ShadowLink::None,
         };
         Self::with_shadows(capacity, cfg, shadows)
@@ -189,7 +193,7 @@ impl WTinyLfu {
         shared: Option<Arc<SharedShadows>>,
     ) -> Self {
         let shadows = match shared {
-            Some(shared) if cfg.adaptive => ShadowLink::Shared(shared, 0),
+            Some(shared) if cfg.adaptive => ShadowLink::shared(shared),
             _ => ShadowLink::None,
         };
         Self::with_shadows(capacity, cfg, shadows)
@@ -209,7 +213,6 @@ impl WTinyLfu {
             protected_max: 0.0,
             sketch,
             climber: Climber {
-                on: cfg.adaptive && cfg.step != 0.0,
                 hits: 0,
                 misses: 0,
                 sample: cfg.sample_factor.max(1) * capacity.max(1),
@@ -221,6 +224,8 @@ impl WTinyLfu {
             cfg,
             admitted: 0,
             deferred: cfg.deferred_hits,
+            exact_handles: false,
+            climbing: cfg.adaptive && cfg.step != 0.0,
         };
         p.size_segments();
         p
@@ -417,8 +422,8 @@ impl WTinyLfu {
     /// Feeds a request's outcome to the hill climber, when it climbs.
     #[inline]
     fn record(&mut self, hit: bool) {
-        let c = &mut self.climber;
-        if c.on {
+        if self.climbing {
+            let c = &mut self.climber;
             if hit {
                 c.hits += 1;
             } else {
@@ -529,7 +534,7 @@ impl WTinyLfu {
             counted += 1;
         }
         self.sketch.count_deferred_many(counted);
-        if self.climber.on {
+        if self.climbing {
             self.climber.hits += counted;
         }
     }
@@ -715,9 +720,9 @@ impl Policy for WTinyLfu {
     fn touch_slots(&mut self, batch: &[(u32, u64)]) {
         let n = batch.len() as u64;
         if self.deferred
-            && self.t.is_detached()
+            && self.exact_handles
             && n < self.sketch.until_aging()
-            && (!self.climber.on || n < self.climber.until_step())
+            && (!self.climbing || n < self.climber.until_step())
         {
             self.touch_exact(batch);
             return;
@@ -761,6 +766,7 @@ impl Policy for WTinyLfu {
         let Some(idx) = self.t.try_insert(key, weight, WINDOW) else {
             return true;
         };
+        self.exact_handles = self.t.is_detached();
         self.marks.reset(idx);
         self.t.node_mut(idx).aux = self.admitted;
         self.admitted = self.admitted.wrapping_add(1);
