@@ -210,7 +210,7 @@ where
         {
             let v = e.value.clone();
             core.policy.hit(slot, h);
-            core.counts.hits += 1;
+            core.policy.hits += 1;
             return Probe::Hit(v);
         }
         let found = found.map(|(slot, e)| (slot, e.key == *key));
@@ -227,7 +227,7 @@ where
                     let v = core.entries.get_mut(slot).map(|e| e.value.clone());
                     if let Some(v) = v {
                         core.policy.hit(slot, h);
-                        core.counts.hits += 1;
+                        core.policy.hits += 1;
                         return Probe::Hit(v);
                     }
                 }
@@ -477,8 +477,9 @@ where
     pub fn stats(&self) -> CacheStats {
         let mut s = CacheStats::default();
         for sh in self.inner.shards.iter() {
-            let c = sh.lock().counts;
-            s.hits += c.hits;
+            let core = sh.lock();
+            let c = core.counts;
+            s.hits += core.policy.hits;
             s.misses += c.misses;
             s.evictions += c.evictions;
             s.expirations += c.expirations;

@@ -18,50 +18,79 @@ pub(super) struct Times {
     pub(super) accessed: u64,
 }
 
-/// Hits buffered before they are applied to the policy (see [`Batched`]).
-const BATCH: usize = 32;
+/// Hits buffered before they are applied to the policy (see [`Batched`]): as many
+/// handles as fit in the shard's first line beside the lock, the queue's length and the
+/// hit count.
+const BATCH: usize = 11;
 
 /// A shard's policy and the hits not yet applied to it. A hit is queued; the queue is
 /// applied in order when it is full and before any other call reaches the policy (the
 /// only way to it is [`Batched::get`]), so the policy sees exactly the sequence of
 /// requests, while a batch lets it read ahead what the updates touch.
 ///
-/// The queue is a fixed array (a hit stores a record and a count: no capacity check, no
-/// call), its length beside the other fields a hit reads.
+/// What a hit writes is on the shard's first line, the lock's, which the hit's thread
+/// holds already: the queue (the policy's handles alone, for a policy that left its index
+/// to the shard: [`Policy::touch_handles`]) and the shard's hit count. With one thread the
+/// queues of 64 shards stay in the core's cache; with two, no other line moves between
+/// the cores on a hit. A policy with a key index of its own (ARC) gets its hits with
+/// their keys, kept beside.
 #[repr(C)]
 pub(super) struct Batched {
-    len: usize,
+    len: u8,
+    /// The policy takes its hits with their keys (`touch_slots`), from `keys`.
+    keyed: bool,
+    handles: [u32; BATCH],
+    /// Hits counted by the shard (see [`Core::counts`]).
+    pub(super) hits: u64,
     policy: Box<dyn Policy>,
-    pending: Box<[(u32, u64); BATCH]>,
+    keys: [u64; BATCH],
 }
 
 impl Batched {
-    pub(super) fn new(policy: Box<dyn Policy>) -> Self {
+    /// `policy`, which left its key index to the shard when `detached`.
+    pub(super) fn new(policy: Box<dyn Policy>, detached: bool) -> Self {
         Batched {
             len: 0,
+            keyed: !detached,
+            handles: [0; BATCH],
+            hits: 0,
             policy,
-            pending: Box::new([(0, 0); BATCH]),
+            keys: [0; BATCH],
         }
     }
 
     /// Queues a hit on `key`, whose policy handle is `slot`.
     #[inline]
     pub(super) fn hit(&mut self, slot: u32, key: u64) {
+        let i = usize::from(self.len);
         // `len < BATCH` always holds here (a full queue is applied at once).
-        if let Some(record) = self.pending.get_mut(self.len) {
-            *record = (slot, key);
+        if let Some(h) = self.handles.get_mut(i) {
+            *h = slot;
+        }
+        if self.keyed
+            && let Some(k) = self.keys.get_mut(i)
+        {
+            *k = key;
         }
         self.len += 1;
-        if self.len >= BATCH {
+        if usize::from(self.len) >= BATCH {
             self.flush();
         }
     }
 
     #[inline(never)]
     fn flush(&mut self) {
-        let n = self.len.min(BATCH);
+        let n = usize::from(self.len).min(BATCH);
         self.len = 0;
-        self.policy.touch_slots(&self.pending[..n]);
+        if self.keyed {
+            let mut batch = [(0u32, 0u64); BATCH];
+            for (b, (&h, &k)) in batch.iter_mut().zip(self.handles.iter().zip(&self.keys)) {
+                *b = (h, k);
+            }
+            self.policy.touch_slots(&batch[..n]);
+        } else {
+            self.policy.touch_handles(&self.handles[..n]);
+        }
     }
 
     /// The policy, with every queued hit applied.
@@ -74,12 +103,15 @@ impl Batched {
     }
 }
 
-/// What a shard's lock guards. The fields a hit writes or reads (the lock word before
-/// them, the queue of hits, the counts, the entries' table) come first, in the shard's
-/// first 128 bytes: with several threads, they are the lines that move between cores.
+/// What a shard's lock guards. What a hit writes (the queue of hits and the hit count,
+/// after the lock word) is on the shard's first line, what it reads (the entries' table)
+/// soon after: with several threads, the written lines are the ones that move between
+/// cores.
 #[repr(C)]
 pub(super) struct Core<K, V> {
     pub(super) policy: Batched,
+    /// The shard's misses, evictions and expirations (its hits are `policy.hits`, on the
+    /// line a hit writes anyway).
     pub(super) counts: CacheStats,
     pub(super) entries: Entries<K, V>,
     /// Expiry timestamps by key hash (empty without expiry).
@@ -135,7 +167,9 @@ impl<K, V> Core<K, V> {
     /// (`detached`: whether it left its key index to us).
     pub(super) fn set_policy(&mut self, policy: Box<dyn Policy>, detached: bool) {
         self.detached = detached;
-        self.policy = Batched::new(policy);
+        let hits = self.policy.hits;
+        self.policy = Batched::new(policy, detached);
+        self.policy.hits = hits;
         self.freed.clear();
     }
 }
@@ -224,7 +258,7 @@ impl<K, V> Shard<K, V> {
         let detached = policy.detach_index();
         Shard {
             core: Mutex::new(Core {
-                policy: Batched::new(policy),
+                policy: Batched::new(policy, detached),
                 counts: CacheStats::default(),
                 entries: Entries::default(),
                 times: U64Map::default(),
@@ -239,5 +273,17 @@ impl<K, V> Shard<K, V> {
     #[inline]
     pub(super) fn lock(&self) -> MutexGuard<'_, Core<K, V>> {
         self.core.lock()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_hit_writes_fits_beside_the_lock_word() {
+        // The lock word and its padding take 8 bytes of the shard's first line.
+        assert_eq!(std::mem::offset_of!(Batched, policy), 56);
+        assert_eq!(std::mem::offset_of!(Core<u64, u64>, policy), 0);
     }
 }

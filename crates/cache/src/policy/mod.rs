@@ -215,6 +215,16 @@ pub trait Policy: Send + fmt::Debug {
         }
     }
 
+    /// Once detached ([`detach_index`](Self::detach_index)): a hit on each handle in
+    /// `handles`, in order, handles the caller holds exactly (of residents, as
+    /// [`slot`](Self::slot) gave them): the memory cache's buffered hits, without their
+    /// keys. A policy that detaches must take them (the default, for one that does not,
+    /// takes nothing).
+    #[doc(hidden)]
+    fn touch_handles(&mut self, handles: &[u32]) {
+        let _ = handles;
+    }
+
     /// Changes the weight of a resident key (no-op when absent), evicting as needed; the
     /// key itself is evicted (and reported) when it no longer fits.
     fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>);

@@ -138,7 +138,7 @@ impl Climber {
 /// A memory cache has one policy per shard, and a request lands on a random shard: what a
 /// request reads of the policy's own fields is a cache miss unless it is on few lines. So
 /// the fields are in a fixed order from a line's start: what a batch of hits reads in the
-/// first line (the marks, three flags, the sketch's request count), then the fields of
+/// first line (the marks, two flags, the sketch's request count), then the fields of
 /// every admission (about four lines), the configuration and the rarely used state after.
 #[derive(Debug)]
 #[repr(C, align(64))]
@@ -147,9 +147,6 @@ pub struct WTinyLfu {
     marks: HitMarks,
     /// `cfg.deferred_hits`, read on every hit.
     deferred: bool,
-    /// The caller's handles are exact (the table is detached); set at each admission (a
-    /// table detaches only while empty, and never attaches again).
-    exact_handles: bool,
     /// Whether the window climbs at all (adaptive with a step; fixed at construction).
     climbing: bool,
     sketch: FrequencySketch,
@@ -224,7 +221,6 @@ impl WTinyLfu {
             cfg,
             admitted: 0,
             deferred: cfg.deferred_hits,
-            exact_handles: false,
             climbing: cfg.adaptive && cfg.step != 0.0,
         };
         p.size_segments();
@@ -509,24 +505,24 @@ impl WTinyLfu {
         self.observe_hit(key, idx);
     }
 
-    /// [`Policy::touch_slots`] with deferred hits, the caller's exact handles, and a batch
+    /// [`Policy::touch_handles`] with deferred hits, and a batch
     /// that neither ages the sketch nor ends the climber's sample: what `hit` does in the
     /// common cases, inline, with the batch's counts added once at the end (nothing in
     /// between reads them). A hit in the protected segment counts and marks the key
     /// without reading its node; one in the window counts and moves it when due
     /// ([`window_hit`](Self::window_hit)); the others take `hit`.
-    fn touch_exact(&mut self, batch: &[(u32, u64)]) {
+    fn touch_exact(&mut self, handles: &[u32]) {
         let mut counted = 0u64;
-        for &(slot, key) in batch {
+        for &slot in handles {
             if self.marks.count_fast(slot) {
                 counted += 1;
                 continue;
             }
-            let Some(n) = self.t.try_node(slot).filter(|n| n.live && n.key == key) else {
+            let Some(n) = self.t.try_node(slot).filter(|n| n.live) else {
                 continue;
             };
             if n.bits & SAMPLED != 0 || n.tag != WINDOW {
-                self.hit(key, slot);
+                self.hit(n.key, slot);
                 continue;
             }
             self.marks.hit(slot, false);
@@ -537,6 +533,17 @@ impl WTinyLfu {
         if self.climbing {
             self.climber.hits += counted;
         }
+    }
+
+    /// Textbook hits (every hit moves its node and counts in the sketch): reads the nodes,
+    /// their neighbours and the counters of a batch first, so that the loads overlap.
+    fn warm_for_hits(&mut self, slots: impl Iterator<Item = u32>) {
+        let mut acc = 0u64;
+        for slot in slots {
+            let key = self.t.try_node(slot).map_or(0, |n| n.key);
+            acc ^= self.t.warm(slot) ^ self.sketch.warm(key);
+        }
+        std::hint::black_box(acc);
     }
 
     /// A hit in the window with deferred hits: the key moves to the window's newest end
@@ -718,24 +725,30 @@ impl Policy for WTinyLfu {
     node_handles!(t);
 
     fn touch_slots(&mut self, batch: &[(u32, u64)]) {
-        let n = batch.len() as u64;
-        if self.deferred
-            && self.exact_handles
-            && n < self.sketch.until_aging()
-            && (!self.climbing || n < self.climber.until_step())
-        {
-            self.touch_exact(batch);
-            return;
-        }
         if !self.deferred {
-            let mut acc = 0u64;
-            for &(slot, key) in batch {
-                acc ^= self.t.warm(slot) ^ self.sketch.warm(key);
-            }
-            std::hint::black_box(acc);
+            self.warm_for_hits(batch.iter().map(|&(slot, _)| slot));
         }
         for &(slot, key) in batch {
             self.touch_slot(slot, key);
+        }
+    }
+
+    fn touch_handles(&mut self, handles: &[u32]) {
+        let n = handles.len() as u64;
+        if self.deferred
+            && n < self.sketch.until_aging()
+            && (!self.climbing || n < self.climber.until_step())
+        {
+            self.touch_exact(handles);
+            return;
+        }
+        if !self.deferred {
+            self.warm_for_hits(handles.iter().copied());
+        }
+        for &idx in handles {
+            if self.t.try_node(idx).is_some_and(|n| n.live) {
+                self.hit_at(idx);
+            }
         }
     }
 
@@ -766,7 +779,6 @@ impl Policy for WTinyLfu {
         let Some(idx) = self.t.try_insert(key, weight, WINDOW) else {
             return true;
         };
-        self.exact_handles = self.t.is_detached();
         self.marks.reset(idx);
         self.t.node_mut(idx).aux = self.admitted;
         self.admitted = self.admitted.wrapping_add(1);
