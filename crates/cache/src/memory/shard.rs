@@ -31,8 +31,9 @@ const BATCH: usize = 11;
 /// What a hit writes is on the shard's first line, the lock's, which the hit's thread
 /// holds already: the queue (the policy's handles alone, for a policy that left its index
 /// to the shard: [`Policy::touch_handles`]) and the shard's hit count. With one thread the
-/// queues of 64 shards stay in the core's cache; with two, no other line moves between
-/// the cores on a hit. A policy with a key index of its own (ARC) gets its hits with
+/// written lines of 64 shards take 4 KB (the old queues of 16-byte records on a heap
+/// buffer each took half a core's first-level cache); with two, no other line moves
+/// between the cores on a hit. A policy with a key index of its own (ARC) gets its hits with
 /// their keys, kept beside.
 #[repr(C)]
 pub(super) struct Batched {
