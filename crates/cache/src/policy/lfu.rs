@@ -106,12 +106,6 @@ impl Policy for Lfu {
 
     node_handles!(t);
 
-    fn touch_handles(&mut self, handles: &[u32]) {
-        for &idx in handles {
-            self.hit_at(idx);
-        }
-    }
-
     fn touch(&mut self, key: u64) -> bool {
         self.lookup(key)
     }

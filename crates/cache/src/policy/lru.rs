@@ -70,14 +70,6 @@ impl<const PROMOTE: bool> Policy for Queue<PROMOTE> {
 
     node_handles!(q.t);
 
-    fn touch_handles(&mut self, handles: &[u32]) {
-        if PROMOTE {
-            for &idx in handles {
-                self.hit_at(idx);
-            }
-        }
-    }
-
     fn touch_slots(&mut self, batch: &[(u32, u64)]) {
         // A FIFO hit changes nothing: there is nothing to apply (or to read).
         if PROMOTE {

@@ -22,9 +22,14 @@
 /// The [`Policy`] methods that reach a resident by its handle, for a policy whose nodes are
 /// in the [`slab::Table`] at `self.<path>` and that has `hit_at`, `remove_at` and
 /// `reweigh_at` for a node index: with them it can [`detach`](Policy::detach_index) its
-/// key index, which the memory cache keeps instead.
+/// key index, which the memory cache keeps instead. `node_handles!(own touch_handles;
+/// path)` leaves out [`Policy::touch_handles`] (a hit on each handle by `hit_at`), for a
+/// policy that applies a batch of hits its own way.
 macro_rules! node_handles {
-    ($($table:tt)+) => {
+    (own touch_handles; $($table:tt)+) => {
+        node_handles!(@common $($table)+);
+    };
+    (@common $($table:tt)+) => {
         fn slot(&self, key: u64) -> Option<u32> {
             self.$($table)+.find(key)
         }
@@ -65,6 +70,15 @@ macro_rules! node_handles {
 
         fn take_freed(&mut self, out: &mut Vec<(u64, u32)>) {
             self.$($table)+.take_freed(out);
+        }
+    };
+    ($($table:tt)+) => {
+        node_handles!(@common $($table)+);
+
+        fn touch_handles(&mut self, handles: &[u32]) {
+            for &idx in handles {
+                self.hit_at(idx);
+            }
         }
     };
 }
@@ -218,8 +232,9 @@ pub trait Policy: Send + fmt::Debug {
     /// Once detached ([`detach_index`](Self::detach_index)): a hit on each handle in
     /// `handles`, in order, handles the caller holds exactly (of residents, as
     /// [`slot`](Self::slot) gave them): the memory cache's buffered hits, without their
-    /// keys. A policy that detaches must take them (the default, for one that does not,
-    /// takes nothing).
+    /// keys. A policy that detaches must take them (the crate's policies do, through the
+    /// macro that gives them their handle methods; the default, for a policy that does not
+    /// detach, takes nothing).
     #[doc(hidden)]
     fn touch_handles(&mut self, handles: &[u32]) {
         let _ = handles;

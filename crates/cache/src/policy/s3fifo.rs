@@ -147,12 +147,6 @@ impl Policy for S3Fifo {
 
     node_handles!(q.t);
 
-    fn touch_handles(&mut self, handles: &[u32]) {
-        for &idx in handles {
-            self.hit_at(idx);
-        }
-    }
-
     #[inline]
     fn touch(&mut self, key: u64) -> bool {
         self.lookup(key)

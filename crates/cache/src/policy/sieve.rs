@@ -109,12 +109,6 @@ impl Policy for Sieve {
 
     node_handles!(q.t);
 
-    fn touch_handles(&mut self, handles: &[u32]) {
-        for &idx in handles {
-            self.hit_at(idx);
-        }
-    }
-
     fn touch_slots(&mut self, batch: &[(u32, u64)]) {
         // Detached, the caller's handles are exact: a hit only sets the byte.
         let exact = self.q.t.is_detached();

@@ -722,7 +722,7 @@ impl Policy for WTinyLfu {
         }
     }
 
-    node_handles!(t);
+    node_handles!(own touch_handles; t);
 
     fn touch_slots(&mut self, batch: &[(u32, u64)]) {
         if !self.deferred {
