@@ -21,7 +21,12 @@ use std::hint::black_box;
 
 use anyhow::{Context, bail};
 use perfkit_cache::hash::BuildU64Hasher;
+
+// The suite's pinning, the same for the loop's threads.
+#[path = "../src/pin.rs"]
+mod pin;
 use perfkit_cache::{MemoryCache, PolicyKind, synth};
+use pin::pin_to_cpu;
 
 struct Options {
     zipf: f64,
@@ -130,20 +135,6 @@ fn walk(cache: &dyn Subject, keys: &[u64]) -> usize {
         }
     }
     hits
-}
-
-/// Pins the calling thread to CPU `n` (Linux; elsewhere, or on failure, nothing).
-fn pin_to_cpu(n: usize) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: `cpu_set_t` is plain data (all zeros is the empty set); pid 0 is the
-    // calling thread.
-    unsafe {
-        let mut one: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(n % libc::CPU_SETSIZE as usize, &mut one);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &one);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = n;
 }
 
 fn main() -> anyhow::Result<()> {

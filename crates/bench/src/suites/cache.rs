@@ -28,6 +28,11 @@ use std::time::Instant;
 mod peer_hits;
 use peer_hits::{moka_hits, quick_hits};
 
+// Shared with `examples/cache_loop.rs`.
+#[path = "../pin.rs"]
+mod pin;
+use pin::pin_to_cpu;
+
 pub(crate) struct CacheSuite;
 
 const KEYS: usize = 1_000_000;
@@ -82,32 +87,6 @@ fn make(name: &str) -> anyhow::Result<Box<dyn Subject>> {
         "moka" => Box::new(Moka(moka::sync::Cache::new(CAPACITY))),
         _ => Box::new(Quick(quick_cache::sync::Cache::new(CAPACITY as usize))),
     })
-}
-
-/// Pins the calling thread to the `n`-th CPU it may run on (modulo their number); does
-/// nothing where that is not supported or fails (the run is then merely noisier).
-fn pin_to_cpu(n: usize) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: `cpu_set_t` is plain data (all zeros is the empty set); the pointers passed
-    // are to live locals of the sizes given; pid 0 is the calling thread.
-    unsafe {
-        let size = std::mem::size_of::<libc::cpu_set_t>();
-        let mut allowed: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, size, &mut allowed) != 0 {
-            return;
-        }
-        let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &allowed))
-            .collect();
-        if cpus.is_empty() {
-            return;
-        }
-        let mut one: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpus[n % cpus.len()], &mut one);
-        libc::sched_setaffinity(0, size, &one);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = n;
 }
 
 /// ns per operation per thread: each thread runs `keys[t*len/threads ..]` wrapping.
