@@ -21,11 +21,11 @@ use std::hint::black_box;
 
 use anyhow::{Context, bail};
 use perfkit_cache::hash::BuildU64Hasher;
+use perfkit_cache::{MemoryCache, PolicyKind, synth};
 
 // The suite's pinning, the same for the loop's threads.
 #[path = "../src/pin.rs"]
 mod pin;
-use perfkit_cache::{MemoryCache, PolicyKind, synth};
 use pin::pin_to_cpu;
 
 struct Options {
