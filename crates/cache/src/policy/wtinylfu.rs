@@ -346,24 +346,19 @@ impl WTinyLfu {
         }
     }
 
-    /// TinyLFU admission: the candidate must be used clearly more often than the victim.
+    /// TinyLFU admission: the candidate, counted `candidate` times, must be used clearly
+    /// more often than the victim.
     ///
     /// "Clearly": by more than one. A candidate leaving the window has just been counted and
     /// the victim, in a loop, not yet in the current round, so "more often" alone admits a
     /// key used no more often than the one it replaces. On a loop a little larger than the
     /// cache that churn cost about a tenth of the hits; on Zipf workloads the margin also
     /// keeps the sketch's collisions from deciding (measured against moka and quick_cache).
-    fn admit_over(&mut self, candidate: u64, victim: u64) -> bool {
-        let c = self.sketch.frequency(candidate);
-        if c <= 1 {
-            // Below any victim's count plus one, and no warm candidate: declined whatever
-            // the victim's count (most candidates on a skewed workload are seen once).
-            return false;
-        }
+    fn admit_over(&mut self, candidate: u32, victim: u64) -> bool {
         let v = self.sketch.frequency(victim);
-        if c > v + 1 {
+        if candidate > v + 1 {
             true
-        } else if c <= 6 {
+        } else if candidate <= 6 {
             false
         } else {
             // Against hash flooding: a warm candidate sometimes wins anyway.
@@ -378,15 +373,16 @@ impl WTinyLfu {
                 self.push(c, PROBATION);
                 return;
             }
-            let victim = self.victim();
-            if victim == NIL {
-                self.drop_resident(c, evicted);
-                return;
-            }
             // A candidate taken into a widened window may hold deferred hits.
             self.settle(c);
-            let (ck, vk) = (self.t.node(c).key, self.t.node(victim).key);
-            if self.admit_over(ck, vk) {
+            let count = self.sketch.frequency(self.t.node(c).key);
+            // A count of one or none is below any victim's plus one, so the candidate is
+            // declined without looking for a victim (most candidates on a skewed workload
+            // were seen once): the main space's oldest nodes, their marks and counters
+            // are not read on most misses. Any hits the victim would have been given
+            // first are given at the next search.
+            let victim = if count <= 1 { NIL } else { self.victim() };
+            if victim != NIL && self.admit_over(count, self.t.node(victim).key) {
                 self.unlink(victim);
                 self.drop_resident(victim, evicted);
             } else {
@@ -753,17 +749,15 @@ impl Policy for WTinyLfu {
     }
 
     fn lookup_absent(&mut self, key: u64) {
-        // An insert usually follows a miss: it counts the key, and its admission compares
-        // the window's oldest key with probation's. Their nodes were read ahead at the
-        // last admission; start loading their counters and the candidate's neighbour
-        // (its unlinking writes it) for the insert.
+        // An insert usually follows a miss: it counts the key, and its admission reads the
+        // count of the window's oldest key (and only when that is above one, probation's
+        // oldest: see `place_candidate`). The candidate's node was read ahead at the last
+        // admission; start loading its counters and its neighbour (its unlinking writes
+        // it) for the insert.
         self.sketch.prefetch(key);
         if let Some(n) = self.t.try_node(self.window.tail) {
             self.sketch.prefetch(n.key);
             self.t.prefetch(n.prev);
-        }
-        if let Some(n) = self.t.try_node(self.probation.tail) {
-            self.sketch.prefetch(n.key);
         }
         self.observe_miss(key);
     }
