@@ -209,8 +209,7 @@ where
             && !self.timed()
         {
             let v = e.value.clone();
-            core.policy.hit(slot, h);
-            core.policy.hits += 1;
+            core.hit(slot, h);
             return Probe::Hit(v);
         }
         let found = found.map(|(slot, e)| (slot, e.key == *key));
@@ -226,21 +225,20 @@ where
                 if self.still_live(core, h) {
                     let v = core.entries.get_mut(slot).map(|e| e.value.clone());
                     if let Some(v) = v {
-                        core.policy.hit(slot, h);
-                        core.policy.hits += 1;
+                        core.hit(slot, h);
                         return Probe::Hit(v);
                     }
                 }
                 core.forget(h);
                 core.counts.expirations += 1;
-                core.policy.get().lookup_absent(h);
+                core.policy().lookup_absent(h);
             }
             // Another key with the same hash: for the policy, `h` is resident.
             Some((slot, false)) => {
-                core.policy.get().touch_slot(slot, h);
+                core.policy().touch_slot(slot, h);
             }
             // The entries and the policy hold the same keys: no policy probe.
-            None => core.policy.get().lookup_absent(h),
+            None => core.policy().lookup_absent(h),
         }
         core.counts.misses += 1;
         Probe::Miss
@@ -292,16 +290,14 @@ where
                     e.value = value;
                 }
                 if self.inner.weigher.is_some() {
-                    let Core {
-                        policy, evicted, ..
-                    } = &mut *core;
-                    policy.get().set_weight_slot(slot, h, weight, evicted);
+                    let (policy, evicted) = core.policy_and_evicted();
+                    policy.set_weight_slot(slot, h, weight, evicted);
                 }
                 core.counts.evictions += core.drop_evicted();
             }
             None => {
-                let policy = core.policy.get();
-                let admitted = policy.admit(h, weight, &mut core.evicted);
+                let (policy, evicted) = core.policy_and_evicted();
+                let admitted = policy.admit(h, weight, evicted);
                 let slot = policy.slot(h);
                 // Victims first: the newcomer may take the handle one of them freed.
                 core.counts.evictions += core.drop_evicted();
@@ -458,7 +454,7 @@ where
         self.inner
             .shards
             .iter()
-            .map(|s| s.lock().policy.get().weight())
+            .map(|s| s.lock().policy().weight())
             .sum()
     }
 
@@ -469,7 +465,7 @@ where
 
     /// The eviction policy in use.
     pub fn policy(&self) -> PolicyKind {
-        self.inner.shards[0].lock().policy.get().kind()
+        self.inner.shards[0].lock().policy().kind()
     }
 
     /// Hit, miss, eviction and expiry counts: kept per shard under its lock (plain adds,
@@ -479,7 +475,7 @@ where
         for sh in self.inner.shards.iter() {
             let core = sh.lock();
             let c = core.counts;
-            s.hits += core.policy.hits;
+            s.hits += core.hits();
             s.misses += c.misses;
             s.evictions += c.evictions;
             s.expirations += c.expirations;
@@ -508,9 +504,8 @@ where
             let mut core = shard.lock();
             let core = &mut *core;
             core.evicted.clear();
-            core.policy
-                .get()
-                .set_capacity(shard_capacity(capacity, n, i), &mut core.evicted);
+            let (policy, evicted) = core.policy_and_evicted();
+            policy.set_capacity(shard_capacity(capacity, n, i), evicted);
             core.counts.evictions += core.drop_evicted();
         }
     }
@@ -525,7 +520,7 @@ where
             .inner
             .shards
             .iter()
-            .map(|s| s.lock().policy.get().capacity())
+            .map(|s| s.lock().policy().capacity())
             .collect();
         let policies = kind
             .build_shards(&capacities)
@@ -535,14 +530,13 @@ where
             let core = &mut *core;
             core.evicted.clear();
             // A resize between the two locks: the new policy takes the shard's capacity.
-            let cap = core.policy.get().capacity();
+            let cap = core.policy().capacity();
             if next.capacity() != cap {
                 next.set_capacity(cap, &mut core.evicted);
             }
             let detached = next.detach_index();
-            let mut residents = Vec::with_capacity(core.policy.get().len());
-            core.policy
-                .get()
+            let mut residents = Vec::with_capacity(core.policy().len());
+            core.policy()
                 .for_each_resident(&mut |k, w| residents.push((k, w)));
             // The old policy's handles mean nothing to the new one: each admitted key's
             // handle is taken right after its admission, and kept if the key is still
@@ -608,9 +602,8 @@ where
         for shard in self.inner.shards.iter() {
             let mut core = shard.lock();
             let core = &mut *core;
-            let policy = core.policy.get();
             for (slot, e) in core.entries.take_all() {
-                policy.remove_slot(slot, e.h);
+                core.policy().remove_slot(slot, e.h);
             }
             core.times.clear();
             core.discard_freed();
