@@ -1,11 +1,12 @@
 //! [`MemoryCache`]: a concurrent in-memory cache, sharded, whose eviction decisions are
-//! made by the same [`Policy`] code the simulator runs.
+//! made by the same [`Policy`](crate::policy::Policy) code the simulator runs.
 //!
 //! Each shard has one mutex over its entries and its policy: a lookup (hit or miss) is one
 //! lock and unlock, one probe of the shard's table of entries, and the policy's update, in
 //! the order the requests arrive, so on one thread the policy sees exactly the simulator's
 //! sequence (with one shard, the cache's hits are the simulator's). The policy keeps no key
-//! index of its own ([`Policy::detach_index`]): an entry lives at its key's policy handle.
+//! index of its own ([`Policy::detach_index`](crate::policy::Policy::detach_index)): an
+//! entry lives at its key's policy handle.
 //! The shards of the adaptive W-TinyLFU share one set of shadow caches sized for the whole
 //! capacity (`PolicyKind::build_shards`), so the window adapts as it would for one policy
 //! of that capacity.

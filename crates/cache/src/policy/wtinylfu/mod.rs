@@ -13,12 +13,15 @@
 
 use std::sync::Arc;
 
+use self::adapt::Climber;
 use super::marks::HitMarks;
 use super::shadows::{ShadowLink, Shadows, SharedShadows};
 use super::sketch::FrequencySketch;
 use super::slab::{List, NIL, Table};
 use super::{Policy, PolicyKind};
 use crate::hash::XorShift;
+
+mod adapt;
 
 const WINDOW: u8 = 0;
 const PROBATION: u8 = 1;
@@ -87,23 +90,6 @@ impl Default for WTinyLfuConfig {
             shadow_epoch: 0.5,
             deferred_hits: true,
         }
-    }
-}
-
-#[derive(Debug, Clone)]
-#[repr(C)]
-struct Climber {
-    hits: u64,
-    misses: u64,
-    sample: u64,
-    previous_rate: f64,
-    step: f64,
-}
-
-impl Climber {
-    /// How many more requests the climber takes before its next step.
-    fn until_step(&self) -> u64 {
-        self.sample.saturating_sub(self.hits + self.misses)
     }
 }
 
@@ -411,83 +397,6 @@ impl WTinyLfu {
         }
     }
 
-    /// Feeds a request's outcome to the hill climber, when it climbs.
-    #[inline]
-    fn record(&mut self, hit: bool) {
-        if self.climbing {
-            let c = &mut self.climber;
-            if hit {
-                c.hits += 1;
-            } else {
-                c.misses += 1;
-            }
-            if c.hits + c.misses >= c.sample {
-                self.climb();
-            }
-        }
-    }
-
-    /// The end of a sample: one step of the climb.
-    #[cold]
-    fn climb(&mut self) {
-        let n = self.climber.hits + self.climber.misses;
-        let rate = self.climber.hits as f64 / n as f64;
-        let change = rate - self.climber.previous_rate;
-        let amount = if change >= 0.0 {
-            self.climber.step
-        } else {
-            -self.climber.step
-        };
-        let cap = self.cap as f64;
-        self.climber.step = if change.abs() >= self.cfg.restart_threshold {
-            self.cfg.step * cap * if amount >= 0.0 { 1.0 } else { -1.0 }
-        } else {
-            self.cfg.step_decay * amount
-        };
-        self.climber.previous_rate = rate;
-        self.climber.hits = 0;
-        self.climber.misses = 0;
-        self.adjust(amount);
-    }
-
-    /// Feeds a hit on `idx` to the hill climber and, when its key is sampled, the shadows.
-    #[inline]
-    fn observe_hit(&mut self, key: u64, idx: u32) {
-        self.record(true);
-        if self.t.node(idx).bits & SAMPLED != 0 {
-            self.feed_shadows(key);
-        }
-    }
-
-    /// Feeds a miss to the hill climber and, when its key is sampled, the shadows; applies
-    /// a choice the shared shadows made meanwhile.
-    fn observe_miss(&mut self, key: u64) {
-        self.record(false);
-        if self.shadows.samples(key) {
-            self.feed_shadows(key);
-        } else if let Some(best) = self.shadows.poll() {
-            self.jump(best);
-        }
-    }
-
-    fn feed_shadows(&mut self, key: u64) {
-        let current = self.window_max / self.cap.max(1) as f64;
-        if let Some(best) = self.shadows.feed(key, current, self.cfg.shadow_margin) {
-            self.jump(best);
-        }
-    }
-
-    /// Sets the window to `share` of the capacity (the shadows' choice).
-    fn jump(&mut self, share: f64) {
-        let cap = self.cap.max(1) as f64;
-        let current = self.window_max;
-        let target = (share * cap).max(1.0).min(cap);
-        self.set_window(target);
-        self.climber.step = self.cfg.step * cap * if target > current { 1.0 } else { -1.0 };
-        self.climber.hits = 0;
-        self.climber.misses = 0;
-    }
-
     /// A hit on the resident at `idx` (the handle methods' entry point).
     fn hit_at(&mut self, idx: u32) {
         let key = self.t.node(idx).key;
@@ -583,59 +492,6 @@ impl WTinyLfu {
         }
     }
 
-    /// Sets the window's target to `target` weight units and the protected segment to its
-    /// configured share of the rest, then moves keys so the queues match.
-    fn set_window(&mut self, target: f64) {
-        let cap = self.cap as f64;
-        let old = self.window_max;
-        self.window_max = target.clamp(1.0_f64.min(cap), cap);
-        self.protected_max = (cap - self.window_max) * self.cfg.protected;
-        self.demote_protected();
-        if self.window_max > old {
-            self.fill_window();
-        } else {
-            while self.window.weight as f64 > self.window_max && !self.window.is_empty() {
-                let idx = self.window.tail;
-                self.window.unlink(&mut self.t, idx);
-                self.push(idx, PROBATION);
-            }
-        }
-    }
-
-    /// Moves main's least recently used keys into a window that has room, behind the
-    /// window's own keys and in their order: they were used less recently than the window's
-    /// keys, so they leave it first (ahead of them, a shift of the working set would evict
-    /// the new keys the window has just taken in).
-    fn fill_window(&mut self) {
-        let mut room = self.window_max - self.window.weight as f64;
-        let mut moved = Vec::new();
-        while room > 0.0 {
-            let idx = if !self.probation.is_empty() {
-                self.probation.tail
-            } else if !self.protected.is_empty() {
-                self.protected.tail
-            } else {
-                break;
-            };
-            let w = f64::from(self.t.node(idx).weight);
-            if w > room {
-                break;
-            }
-            room -= w;
-            self.unlink(idx);
-            moved.push(idx);
-        }
-        // Oldest first in `moved`: the oldest ends at the window's tail.
-        for &idx in moved.iter().rev() {
-            let n = self.t.node_mut(idx);
-            n.tag = WINDOW;
-            // As if queued long ago (they join at the oldest end): a hit moves them.
-            n.aux = self.admitted.wrapping_sub(u32::MAX / 2);
-            self.marks.queued(idx, false);
-            self.window.push_back(&mut self.t, idx);
-        }
-    }
-
     /// Changes the weight of the resident at `idx`, evicting as needed.
     fn reweigh_at(&mut self, idx: u32, weight: u32, evicted: &mut Vec<u64>) {
         let tag = self.t.node(idx).tag;
@@ -659,27 +515,6 @@ impl WTinyLfu {
         self.unlink(idx);
         self.total -= u64::from(self.t.node(idx).weight);
         self.t.remove(idx);
-    }
-
-    /// Moves `amount` weight units of target between the window and the protected segment.
-    fn adjust(&mut self, amount: f64) {
-        if amount > 0.0 {
-            let quota = amount.min(self.protected_max);
-            self.protected_max -= quota;
-            self.window_max += quota;
-            self.demote_protected();
-            // Fill the grown window with main's least recently used keys.
-            self.fill_window();
-        } else if amount < 0.0 {
-            let quota = (-amount).min(self.window_max - 1.0).max(0.0);
-            self.window_max -= quota;
-            self.protected_max += quota;
-            while self.window.weight as f64 > self.window_max && !self.window.is_empty() {
-                let idx = self.window.tail;
-                self.window.unlink(&mut self.t, idx);
-                self.push(idx, PROBATION);
-            }
-        }
     }
 }
 
