@@ -133,29 +133,31 @@ impl<K, V> Core<K, V> {
         }
     }
 
-    /// The policy, with every queued hit applied.
+    /// Applies the queued hits, if any: what every way to the policy does first.
     #[inline]
-    pub(super) fn policy(&mut self) -> &mut dyn Policy {
+    fn apply_queued(&mut self) {
         if self.queue.len > 0 {
             self.flush();
         }
+    }
+
+    /// The policy, with every queued hit applied.
+    #[inline]
+    pub(super) fn policy(&mut self) -> &mut dyn Policy {
+        self.apply_queued();
         &mut *self.policy
     }
 
     /// [`policy`](Self::policy), and the scratch for the keys its call evicts.
     #[inline]
     pub(super) fn policy_and_evicted(&mut self) -> (&mut dyn Policy, &mut Vec<u64>) {
-        if self.queue.len > 0 {
-            self.flush();
-        }
+        self.apply_queued();
         (&mut *self.policy, &mut self.evicted)
     }
 
     /// Moves the handles the policy freed into `freed`.
     fn take_freed(&mut self) {
-        if self.queue.len > 0 {
-            self.flush();
-        }
+        self.apply_queued();
         self.policy.take_freed(&mut self.freed);
     }
 

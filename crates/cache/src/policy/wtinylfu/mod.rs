@@ -643,9 +643,9 @@ impl Policy for WTinyLfu {
             self.count(key);
         }
         // What the next admission reads first: the oldest nodes of the three queues (the
-        // candidate, the victim, the next to demote). Only started here: their counters
-        // are read ahead from them at the next miss (`lookup_absent`), by which time the
-        // nodes have arrived; reading a node now would wait for it.
+        // candidate, the victim, the next to demote). Only started here: the candidate's
+        // counters are read ahead from its node at the next miss (`lookup_absent`), by
+        // which time the nodes have arrived; reading a node now would wait for it.
         for tail in [self.window.tail, self.probation.tail, self.protected.tail] {
             self.t.prefetch(tail);
         }
