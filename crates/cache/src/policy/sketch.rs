@@ -22,6 +22,8 @@ pub(crate) struct FrequencySketch {
     /// The hash of the last key incremented, whose counters are written at the next
     /// increment, or before they are read, or before the counts age (see `increment`).
     pending: Option<u64>,
+    /// Agings so far (wrapping; see [`epoch`](Self::epoch)).
+    epoch: u8,
     table: Vec<Block>,
     block_mask: u64,
     max_words: usize,
@@ -66,6 +68,7 @@ impl FrequencySketch {
             size: 0,
             sample,
             pending: None,
+            epoch: 0,
             max_words: (cap * WORDS_PER_ENTRY)
                 .next_power_of_two()
                 .clamp(8, MAX_WORDS) as usize,
@@ -93,11 +96,14 @@ impl FrequencySketch {
         self.sample
     }
 
-    /// The block of `h` and its four counters: (word in the block, bit shift).
+    /// The block of `h` (a mixed key) and its four counters: (word in the block, bit
+    /// shift). The block comes from the low bits of `h` (at most 17 of them) and the
+    /// counters from the top 32, which a good mix leaves independent of each other: no
+    /// second mix per count.
     #[inline]
     fn slots(&self, h: u64) -> (usize, [(usize, u32); 4]) {
         let block = (h & self.block_mask) as usize;
-        let g = mix64(h ^ 0x9e37_79b9_7f4a_7c15);
+        let g = h >> 32;
         let mut out = [(0usize, 0u32); 4];
         for (i, slot) in out.iter_mut().enumerate() {
             let byte = (g >> (i * 8)) & 0xff;
@@ -140,22 +146,35 @@ impl FrequencySketch {
         }
     }
 
-    /// Records one request for `key`; returns whether the counts were aged by it.
+    /// Records one request for `key`; returns whether the counts were aged by it, and the
+    /// estimate of the key counted before it, if its count was written here (see below).
     ///
     /// Without a doorkeeper the counters are written later: at the next increment, or
     /// before a count of the same block is read, or before the counts age, whichever comes
     /// first. Every count reads the same as if written at once (additions to the counters
     /// commute, and nothing reads them in between), but the block, whose loading a miss
     /// starts ([`prefetch`](Self::prefetch)), has until the next miss to arrive: written
-    /// at once, the write waited for it on about a fifth of an all-miss loop's time.
-    pub(crate) fn increment(&mut self, key: u64) -> bool {
+    /// at once, the write waited for it on about a fifth of an all-miss loop's time. When
+    /// the next increment writes it, the earlier key's estimate (what
+    /// [`frequency`](Self::frequency) would then answer) comes back with it, read off the
+    /// counters just written, and the counts have not aged since.
+    pub(crate) fn increment(&mut self, key: u64) -> (bool, Option<u32>) {
         self.size += 1;
+        let mut earlier_estimate = None;
         if self.doorkeeper {
             self.add(key, 1);
         } else if let Some(earlier) = self.pending.replace(mix64(key)) {
-            self.add_hashed(earlier, 1);
+            earlier_estimate = Some(self.add_one(earlier));
         }
-        self.age_if_due()
+        let aged = self.age_if_due();
+        (aged, earlier_estimate.filter(|_| !aged))
+    }
+
+    /// How many times the counts have aged (wrapping): an estimate read before the last
+    /// aging is stale.
+    #[inline]
+    pub(crate) fn epoch(&self) -> u8 {
+        self.epoch
     }
 
     /// Writes the pending increment's counters.
@@ -208,12 +227,33 @@ impl FrequencySketch {
             return;
         }
         let (block, slots) = self.slots(h);
-        let b = &mut self.table[block].0;
+        let Some(b) = self.table.get_mut(block) else {
+            return;
+        };
         for (word, shift) in slots {
-            let w = &mut b[word];
+            let w = &mut b.0[word & 7];
             let c = ((*w >> shift) & 15) as u32;
             *w += u64::from(n.min(15 - c)) << shift;
         }
+    }
+
+    /// [`add_hashed`](Self::add_hashed) of one request without a doorkeeper (a pending
+    /// count), without branches: returns the smallest counter afterwards.
+    #[inline]
+    fn add_one(&mut self, h: u64) -> u32 {
+        let (block, slots) = self.slots(h);
+        let Some(b) = self.table.get_mut(block) else {
+            return 0;
+        };
+        let mut min = 15;
+        for (word, shift) in slots {
+            let w = &mut b.0[word & 7];
+            let c = (*w >> shift) & 15;
+            let add = u64::from(c != 15);
+            *w += add << shift;
+            min = min.min(c + add);
+        }
+        min as u32
     }
 
     #[inline]
@@ -234,9 +274,10 @@ impl FrequencySketch {
         }
         let mut min = 15u32;
         let (block, slots) = self.slots(h);
-        let b = &self.table[block].0;
-        for (word, shift) in slots {
-            min = min.min(((b[word] >> shift) & 15) as u32);
+        if let Some(b) = self.table.get(block) {
+            for (word, shift) in slots {
+                min = min.min(((b.0[word & 7] >> shift) & 15) as u32);
+            }
         }
         if self.doorkeeper && self.door_contains(h) {
             min += 1;
@@ -247,6 +288,7 @@ impl FrequencySketch {
     /// Ages every counter by half and clears the doorkeeper.
     fn reset(&mut self) {
         self.write_pending();
+        self.epoch = self.epoch.wrapping_add(1);
         let mut odd = 0u64;
         for w in self.table.iter_mut().flat_map(|b| b.0.iter_mut()) {
             odd += u64::from((*w & ODD_MASK).count_ones());
@@ -299,7 +341,11 @@ mod tests {
             let key = x % 300;
             // (An increment writes before it ages.)
             eager.add(key, 1);
-            assert_eq!(late.increment(key), eager.count_deferred(), "aged together");
+            assert_eq!(
+                late.increment(key).0,
+                eager.count_deferred(),
+                "aged together"
+            );
             if i % 7 == 0 {
                 // A read of the pending key's block, and of some other.
                 for k in [key, key + 1, i % 300] {
@@ -311,6 +357,38 @@ mod tests {
         for k in 0..300 {
             assert_eq!(late.frequency(k), eager.frequency(k), "key {k}");
         }
+    }
+
+    #[test]
+    fn a_written_increment_returns_the_estimate_frequency_gives() {
+        let mut s = FrequencySketch::new(64, false);
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut earlier = None;
+        let (mut returned, mut aged) = (0, 0);
+        for _ in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let key = x % 500;
+            // What a read of the earlier key answers just before this increment (on a
+            // copy: a read writes the pending count of its block).
+            let expected = earlier.map(|e| s.clone().frequency(e));
+            let (was_aged, estimate) = s.increment(key);
+            match (expected, estimate) {
+                (Some(f), Some(est)) => {
+                    returned += 1;
+                    assert_eq!(est, f, "earlier key {earlier:?}");
+                }
+                (Some(_), None) => {
+                    assert!(was_aged, "written without an estimate only when aged");
+                    aged += 1;
+                }
+                (None, _) => assert!(estimate.is_none()),
+            }
+            // An aging writes the count it leaves pending: none is left for the next.
+            earlier = (!was_aged).then_some(key);
+        }
+        assert!(returned > 19_000 && aged > 0, "{returned} {aged}");
     }
 
     #[test]

@@ -24,7 +24,15 @@ pub(crate) struct Node {
     pub(crate) aux: u32,
     /// Whether the node holds a resident key (false once freed).
     pub(crate) live: bool,
+    /// Policy-specific byte (W-TinyLFU: the key's frequency estimate carried from its
+    /// admission, [`NO_ESTIMATE`] when there is none); [`NO_ESTIMATE`] in a new node.
+    pub(crate) est: u8,
+    /// Policy-specific byte (W-TinyLFU: the sketch's epoch when `est` was read).
+    pub(crate) est_epoch: u8,
 }
+
+/// A new node's [`Node::est`].
+pub(crate) const NO_ESTIMATE: u8 = u8::MAX;
 
 /// Nodes plus a key index. The fields every admission and eviction reads come first, so
 /// that with many tables (one per shard of a memory cache) they share as few cache lines
@@ -194,6 +202,12 @@ impl Table {
         self.nodes.get(idx as usize)
     }
 
+    /// The node at `idx`, mutably, if there is one.
+    #[inline]
+    pub(crate) fn try_node_mut(&mut self, idx: u32) -> Option<&mut Node> {
+        self.nodes.get_mut(idx as usize)
+    }
+
     #[inline]
     pub(crate) fn node(&self, idx: u32) -> &Node {
         &self.nodes[idx as usize]
@@ -313,6 +327,8 @@ fn alloc(nodes: &mut Vec<Node>, free: &mut u32, key: u64, weight: u32, tag: u8) 
         bits: 0,
         aux: 0,
         live: true,
+        est: NO_ESTIMATE,
+        est_epoch: 0,
     };
     match nodes.get_mut(*free as usize) {
         Some(n) => {

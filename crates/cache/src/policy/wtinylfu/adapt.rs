@@ -3,6 +3,7 @@
 //! sampled hit ratio; and how the queues follow a new window size.
 
 use super::{PROBATION, SAMPLED, WINDOW, WTinyLfu};
+use crate::policy::slab::NO_ESTIMATE;
 
 /// Caffeine's hill climber: the hits and misses of the current sample, its length, the
 /// last sample's hit ratio and the next step (weight units; its sign the direction).
@@ -147,6 +148,8 @@ impl WTinyLfu {
         for &idx in moved.iter().rev() {
             let n = self.t.node_mut(idx);
             n.tag = WINDOW;
+            // From the main space: no estimate to carry (see "Carried estimates").
+            n.est = NO_ESTIMATE;
             // As if queued long ago (they join at the oldest end): a hit moves them.
             n.aux = self.admitted.wrapping_sub(u32::MAX / 2);
             self.marks.queued(idx, false);

@@ -17,7 +17,7 @@ use self::adapt::Climber;
 use super::marks::HitMarks;
 use super::shadows::{ShadowLink, Shadows, SharedShadows};
 use super::sketch::FrequencySketch;
-use super::slab::{List, NIL, Table};
+use super::slab::{List, NIL, NO_ESTIMATE, Table};
 use super::{Policy, PolicyKind};
 use crate::hash::XorShift;
 
@@ -119,6 +119,21 @@ impl Default for WTinyLfuConfig {
 /// up on most; `crates/bench/tests/cache_hit_ratio_vs_peers.rs` holds them to the issue's
 /// bar against moka, quick_cache and LRU.
 ///
+/// # Carried estimates
+///
+/// With deferred hits and no doorkeeper (the default), a key admitted into the window
+/// takes the sketch's estimate of its frequency into its node when its count is written
+/// (the sketch writes a count at the next one), and
+/// when it leaves the window as a candidate its count is that estimate plus the hits
+/// held for it since: its own counters are not read again. Most candidates are declined
+/// on that count alone (see `place_candidate`), so a miss reads one block of the sketch
+/// (the newcomer's) where it read two, one of them a cache miss of its own. The count
+/// differs from a fresh read only by what other keys added to the candidate's counters
+/// while it was in the window (collisions, which only ever raise an estimate). An
+/// estimate is dropped when the counts age (the node keeps the sketch's epoch), when its
+/// key leaves the window, and when its count was written some other way (before an
+/// aging, or before a read of the same block): the candidate's counters are then read.
+///
 /// # Layout
 ///
 /// A memory cache has one policy per shard, and a request lands on a random shard: what a
@@ -147,6 +162,13 @@ pub struct WTinyLfu {
     protected_max: f64,
     /// Admissions so far (wrapping): the clock of the window's lazy moves.
     admitted: u32,
+    /// The node of the key whose count the sketch holds pending (`NIL`: none, or not
+    /// a window node): it gets its estimate when the count is written (see
+    /// "Carried estimates").
+    pending_node: u32,
+    /// Whether window nodes carry their estimates (with deferred hits and no
+    /// doorkeeper: see "Carried estimates").
+    carry: bool,
     climber: Climber,
     shadows: ShadowLink,
     rng: XorShift,
@@ -206,6 +228,8 @@ impl WTinyLfu {
             rng: XorShift::new(0x5eed_1234_abcd_ef01),
             cfg,
             admitted: 0,
+            pending_node: NIL,
+            carry: cfg.deferred_hits && !cfg.doorkeeper,
             deferred: cfg.deferred_hits,
             climbing: cfg.adaptive && cfg.step != 0.0,
         };
@@ -242,6 +266,8 @@ impl WTinyLfu {
     fn push(&mut self, idx: u32, tag: u8) {
         let n = self.t.node_mut(idx);
         n.tag = tag;
+        // Carried only through the window (see "Carried estimates").
+        n.est = NO_ESTIMATE;
         let fast = self.deferred && tag == PROTECTED && n.bits & SAMPLED == 0;
         self.marks.queued(idx, fast);
         let mut l = *self.list(tag);
@@ -265,12 +291,13 @@ impl WTinyLfu {
     /// Writes the deferred hits held on `idx`'s node into the sketch (before the key's
     /// frequency is read, or the key leaves).
     #[inline]
-    fn settle(&mut self, idx: u32) {
+    fn settle(&mut self, idx: u32) -> u32 {
         let hits = self.marks.take_held(idx);
         if hits > 0 {
             let key = self.t.node(idx).key;
             self.sketch.add(key, hits);
         }
+        hits
     }
 
     /// Whether `idx` was hit since it was last queued in the protected segment, clearing
@@ -288,10 +315,36 @@ impl WTinyLfu {
         }
     }
 
-    /// Counts a request for `key` in the sketch at once.
+    /// Counts a request for `key` in the sketch at once. The count pending until now (see
+    /// [`FrequencySketch::increment`]) is written, and when it was a window node's, the
+    /// node takes its estimate.
     fn count(&mut self, key: u64) {
-        if self.sketch.increment(key) {
+        let (aged, estimate) = self.sketch.increment(key);
+        let pending = std::mem::replace(&mut self.pending_node, NIL);
+        if let Some(est) = estimate
+            && let Some(n) = self.t.try_node_mut(pending)
+            && n.live
+            && n.tag == WINDOW
+        {
+            n.est = est as u8;
+            n.est_epoch = self.sketch.epoch();
+        }
+        if aged {
             self.age_deferred();
+        }
+    }
+
+    /// The estimated frequency of the window node `c` after its held hits were written
+    /// (`held` of them): carried from its admission when it has one from this epoch of
+    /// the sketch, else read from the sketch (see "Carried estimates").
+    #[inline]
+    fn candidate_count(&mut self, c: u32, held: u32) -> u32 {
+        let n = self.t.node(c);
+        if n.est != NO_ESTIMATE && n.est_epoch == self.sketch.epoch() {
+            (u32::from(n.est) + held).min(15)
+        } else {
+            let key = n.key;
+            self.sketch.frequency(key)
         }
     }
 
@@ -323,6 +376,9 @@ impl WTinyLfu {
 
     fn drop_resident(&mut self, idx: u32, evicted: &mut Vec<u64>) {
         self.settle(idx);
+        if self.pending_node == idx {
+            self.pending_node = NIL;
+        }
         self.marks.reset(idx);
         self.total -= u64::from(self.t.node(idx).weight);
         let key = self.t.remove(idx);
@@ -360,8 +416,8 @@ impl WTinyLfu {
                 return;
             }
             // A candidate taken into a widened window may hold deferred hits.
-            self.settle(c);
-            let count = self.sketch.frequency(self.t.node(c).key);
+            let held = self.settle(c);
+            let count = self.candidate_count(c, held);
             // A count of one or none is below any victim's plus one, so the candidate is
             // declined without looking for a victim (most candidates on a skewed workload
             // were seen once): the main space's oldest nodes, their marks and counters
@@ -505,6 +561,16 @@ impl WTinyLfu {
         }
     }
 
+    /// `idx`, just admitted into the window, is the key whose count the sketch now holds
+    /// pending: it takes its estimate when the count is written (unless it has left by
+    /// then, or estimates are not carried).
+    #[inline]
+    fn note_pending(&mut self, idx: u32) {
+        if self.carry && self.t.node(idx).live {
+            self.pending_node = idx;
+        }
+    }
+
     /// Changes the weight of the resident at `idx`, evicting as needed.
     fn reweigh_at(&mut self, idx: u32, weight: u32, evicted: &mut Vec<u64>) {
         let tag = self.t.node(idx).tag;
@@ -524,6 +590,9 @@ impl WTinyLfu {
     /// Forgets the resident at `idx` (an explicit removal).
     fn remove_at(&mut self, idx: u32) {
         self.settle(idx);
+        if self.pending_node == idx {
+            self.pending_node = NIL;
+        }
         self.marks.reset(idx);
         self.unlink(idx);
         self.total -= u64::from(self.t.node(idx).weight);
@@ -604,7 +673,10 @@ impl Policy for WTinyLfu {
         // it) for the insert.
         self.sketch.prefetch(key);
         if let Some(n) = self.t.try_node(self.window.tail) {
-            self.sketch.prefetch(n.key);
+            // (A carried estimate needs no counters.)
+            if n.est == NO_ESTIMATE || n.est_epoch != self.sketch.epoch() {
+                self.sketch.prefetch(n.key);
+            }
             self.t.prefetch(n.prev);
         }
         self.observe_miss(key);
@@ -633,6 +705,7 @@ impl Policy for WTinyLfu {
         let count_first = f64::from(weight) > self.window_max;
         if count_first {
             self.count(key);
+            self.note_pending(idx);
         }
         self.window.push_front(&mut self.t, idx);
         self.total += u64::from(weight);
@@ -641,6 +714,7 @@ impl Policy for WTinyLfu {
         self.evict(evicted);
         if !count_first {
             self.count(key);
+            self.note_pending(idx);
         }
         // What the next admission reads first: the oldest nodes of the three queues (the
         // candidate, the victim, the next to demote). Only started here: the candidate's
