@@ -170,7 +170,7 @@ impl<K, V> Core<K, V> {
             self.evicted.clear();
             self.take_freed();
             for (h, slot) in self.freed.drain(..) {
-                let removed = self.entries.remove_at(h, slot).is_some();
+                let removed = self.entries.evict_at(h, slot);
                 n += forget_times(&mut self.times, removed, h);
             }
         } else {
