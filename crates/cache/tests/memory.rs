@@ -484,3 +484,81 @@ fn concurrent_use_keeps_entries_and_policy_consistent() {
         assert!(s.hits + s.misses >= 4 * 19_000, "{kind}: {s:?}");
     }
 }
+
+/// Hashes a `u64` key to itself modulo 64: keys 64 apart share their hash.
+#[derive(Clone, Default)]
+struct Colliding;
+impl BuildHasher for Colliding {
+    type Hasher = IdentityHasher;
+    fn build_hasher(&self) -> IdentityHasher {
+        IdentityHasher(0)
+    }
+    fn hash_one<T: std::hash::Hash>(&self, x: T) -> u64 {
+        let mut h = IdentityHasher(0);
+        x.hash(&mut h);
+        h.finish() % 64
+    }
+}
+
+/// Values that count themselves alive (created or cloned, not yet dropped).
+static ALIVE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+#[derive(Debug, PartialEq)]
+struct Counted(u64);
+impl Counted {
+    fn new(v: u64) -> Self {
+        ALIVE.fetch_add(1, Ordering::SeqCst);
+        Counted(v)
+    }
+}
+impl Clone for Counted {
+    fn clone(&self) -> Self {
+        Counted::new(self.0)
+    }
+}
+impl Drop for Counted {
+    fn drop(&mut self) {
+        ALIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn keys_sharing_a_hash_keep_their_own_values_and_nothing_leaks() {
+    // Every policy, keys whose hashes collide (the policy sees one key for each hash),
+    // values with something to drop: a lookup returns its own key's value or nothing,
+    // and every value the cache took is dropped by the time the cache is.
+    for kind in PolicyKind::online() {
+        {
+            let c: MemoryCache<u64, Counted, Colliding> = MemoryCache::builder()
+                .capacity(40)
+                .shards(2)
+                .policy(kind)
+                .hasher(Colliding)
+                .build()
+                .unwrap();
+            let mut rng = fastrand_like(kind as u64 + 7);
+            for i in 0..20_000u64 {
+                let k = rng() % 300;
+                match i % 7 {
+                    0 => {
+                        c.remove(&k);
+                    }
+                    1 if i % 3_000 == 1 => c.clear(),
+                    _ => {
+                        if let Some(v) = c.get(&k) {
+                            assert_eq!(v.0, k * 3, "{kind}: key {k}");
+                        } else {
+                            c.insert(k, Counted::new(k * 3));
+                        }
+                    }
+                }
+                if i == 10_000 {
+                    c.set_policy(PolicyKind::Lru).unwrap();
+                    c.set_policy(kind).unwrap();
+                }
+            }
+            assert!(c.len() <= 40, "{kind}: {}", c.len());
+            assert!(c.contains_key(&7) == c.get(&7).is_some());
+        }
+        assert_eq!(ALIVE.load(Ordering::SeqCst), 0, "{kind}: values left alive");
+    }
+}

@@ -34,7 +34,7 @@ mod shard;
 
 pub use builder::MemoryCacheBuilder;
 use builder::shard_capacity;
-use entries::Entry;
+use entries::{Entry, Found};
 use flight::{Flight, FlightGuard};
 use shard::{Core, Shard, Times};
 
@@ -204,16 +204,16 @@ where
     /// A counted lookup that informs the policy, under the shard's lock.
     #[inline]
     fn probe_locked(&self, core: &mut Core<K, V>, h: u64, key: &K) -> Probe<V> {
-        let found = core.entries.find(h);
-        if let Some((slot, e)) = found
-            && e.key == *key
-            && !self.timed()
-        {
-            let v = e.value.clone();
-            core.hit(slot, h);
-            return Probe::Hit(v);
-        }
-        let found = found.map(|(slot, e)| (slot, e.key == *key));
+        let found = match core.entries.find(h, key, |k| self.hash(k)) {
+            Some(Found::Key(slot, e)) if !self.timed() => {
+                let v = e.value.clone();
+                core.hit(slot, h);
+                return Probe::Hit(v);
+            }
+            Some(Found::Key(slot, _)) => Some((slot, true)),
+            Some(Found::OtherKey(slot)) => Some((slot, false)),
+            None => None,
+        };
         self.probe_rest(core, h, found)
     }
 
@@ -224,13 +224,13 @@ where
         match found {
             Some((slot, true)) => {
                 if self.still_live(core, h) {
-                    let v = core.entries.get_mut(slot).map(|e| e.value.clone());
+                    let v = core.entries.get_at(h, slot).map(|e| e.value.clone());
                     if let Some(v) = v {
                         core.hit(slot, h);
                         return Probe::Hit(v);
                     }
                 }
-                core.forget(h);
+                core.forget(h, |k| self.hash(k));
                 core.counts.expirations += 1;
                 core.policy().lookup_absent(h);
             }
@@ -274,19 +274,25 @@ where
         let h = self.hash(key);
         let now = self.now();
         let core = self.shard(h).lock();
-        core.entries
-            .find(h)
-            .is_some_and(|(_, e)| e.key == *key && !self.expired_in(&core, h, now))
+        matches!(
+            core.entries.find(h, key, |k| self.hash(k)),
+            Some(Found::Key(..))
+        ) && !self.expired_in(&core, h, now)
     }
 
     /// Inserts under the shard's lock (the caller's).
     fn insert_locked(&self, core: &mut Core<K, V>, h: u64, key: K, value: V) {
         let weight = self.inner.weigher.as_ref().map_or(1, |w| w(&key, &value));
         core.evicted.clear();
-        match core.entries.find(h) {
-            Some((slot, _)) => {
+        let hash = |k: &K| self.hash(k);
+        let found = match core.entries.find(h, &key, hash) {
+            Some(Found::Key(slot, _) | Found::OtherKey(slot)) => Some(slot),
+            None => None,
+        };
+        match found {
+            Some(slot) => {
                 // The same key, or another with its hash: either way the policy's `h`.
-                if let Some(e) = core.entries.get_mut(slot) {
+                if let Some(e) = core.entries.get_at(h, slot) {
                     e.key = key;
                     e.value = value;
                 }
@@ -294,21 +300,21 @@ where
                     let (policy, evicted) = core.policy_and_evicted();
                     policy.set_weight_slot(slot, h, weight, evicted);
                 }
-                core.counts.evictions += core.drop_evicted();
+                core.counts.evictions += core.drop_evicted(hash);
             }
             None => {
                 let (policy, evicted) = core.policy_and_evicted();
                 let admitted = policy.admit(h, weight, evicted);
                 let slot = policy.slot(h);
                 // Victims first: the newcomer may take the handle one of them freed.
-                core.counts.evictions += core.drop_evicted();
+                core.counts.evictions += core.drop_evicted(hash);
                 if let Some(slot) = slot.filter(|_| admitted) {
-                    core.entries.insert(slot, Entry { h, key, value });
+                    core.entries.insert(slot, h, Entry { key, value }, hash);
                 }
             }
         }
         // (A weight change may have evicted the key itself: look again.)
-        if self.timed() && core.entries.find(h).is_some() {
+        if self.timed() && core.entries.find_hash(h, hash).is_some() {
             let now = self.now();
             core.times.insert(
                 h,
@@ -333,8 +339,8 @@ where
         let h = self.hash(key);
         let shard = self.shard(h);
         let mut core = shard.lock();
-        match core.entries.find(h) {
-            Some((_, e)) if e.key == *key => core.forget(h).map(|e| e.value),
+        match core.entries.find(h, key, |k| self.hash(k)) {
+            Some(Found::Key(..)) => core.forget(h, |k| self.hash(k)).map(|e| e.value),
             _ => None,
         }
     }
@@ -428,8 +434,8 @@ where
 
     /// A lookup that is not counted (used when re-checking around a load).
     fn peek_locked(&self, core: &Core<K, V>, h: u64, key: &K) -> Probe<V> {
-        match core.entries.find(h) {
-            Some((_, e)) if e.key == *key && !self.expired_in(core, h, self.now()) => {
+        match core.entries.find(h, key, |k| self.hash(k)) {
+            Some(Found::Key(_, e)) if !self.expired_in(core, h, self.now()) => {
                 Probe::Hit(e.value.clone())
             }
             _ => Probe::Miss,
@@ -507,7 +513,7 @@ where
             core.evicted.clear();
             let (policy, evicted) = core.policy_and_evicted();
             policy.set_capacity(shard_capacity(capacity, n, i), evicted);
-            core.counts.evictions += core.drop_evicted();
+            core.counts.evictions += core.drop_evicted(|k| self.hash(k));
         }
     }
 
@@ -550,17 +556,18 @@ where
             }
             // The handles it freed on the way are not in use: the entries move below.
             next.take_freed(&mut Vec::new());
+            let hash = |k: &K| self.hash(k);
             let mut old: U64Map<Entry<K, V>> = core
                 .entries
-                .take_all()
+                .take_all(hash)
                 .into_iter()
-                .map(|(_, e)| (e.h, e))
+                .map(|(_, h, e)| (h, e))
                 .collect();
             for (k, slot) in slots {
                 if next.contains_slot(slot, k)
                     && let Some(e) = old.remove(&k)
                 {
-                    core.entries.insert(slot, e);
+                    core.entries.insert(slot, k, e, hash);
                 }
             }
             core.counts.evictions += old.len() as u64;
@@ -590,7 +597,7 @@ where
                 .map(|(h, _)| *h)
                 .collect();
             for h in &dead {
-                core.forget(*h);
+                core.forget(*h, |k| self.hash(k));
             }
             core.counts.expirations += dead.len() as u64;
             total += dead.len();
@@ -603,8 +610,8 @@ where
         for shard in self.inner.shards.iter() {
             let mut core = shard.lock();
             let core = &mut *core;
-            for (slot, e) in core.entries.take_all() {
-                core.policy().remove_slot(slot, e.h);
+            for (slot, h, _) in core.entries.take_all(|k| self.hash(k)) {
+                core.policy().remove_slot(slot, h);
             }
             core.times.clear();
             core.discard_freed();

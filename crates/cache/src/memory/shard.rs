@@ -165,8 +165,8 @@ impl<K, V> Core<K, V> {
     }
 
     /// After a policy call: drops the entries of the keys it evicted; returns how many
-    /// there were.
-    pub(super) fn drop_evicted(&mut self) -> u64 {
+    /// there were. (`hash` hashes a key: for a policy that reports evicted keys alone.)
+    pub(super) fn drop_evicted(&mut self, hash: impl Fn(&K) -> u64) -> u64 {
         let mut n = 0;
         if self.detached {
             // The policy reports the handles too: no entry is read to find its record.
@@ -178,7 +178,7 @@ impl<K, V> Core<K, V> {
             }
         } else {
             for h in self.evicted.drain(..) {
-                let removed = self.entries.remove(h).is_some();
+                let removed = self.entries.remove(h, &hash).is_some();
                 n += forget_times(&mut self.times, removed, h);
             }
         }
@@ -186,8 +186,9 @@ impl<K, V> Core<K, V> {
     }
 
     /// Forgets `h` in the entries, the timestamps and the policy; returns its entry.
-    pub(super) fn forget(&mut self, h: u64) -> Option<Entry<K, V>> {
-        let (slot, e) = self.entries.remove(h)?;
+    /// (`hash` hashes a key.)
+    pub(super) fn forget(&mut self, h: u64, hash: impl Fn(&K) -> u64) -> Option<Entry<K, V>> {
+        let (slot, e) = self.entries.remove(h, hash)?;
         if !self.times.is_empty() {
             self.times.remove(&h);
         }
