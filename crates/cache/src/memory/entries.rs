@@ -174,7 +174,7 @@ impl<K, V> Entries<K, V> {
     /// An entry whose key and value have nothing to drop is left where it is, unreachable
     /// (only the table leads to a slot, and a new entry overwrites it): the evicted entry,
     /// which has usually left the processor's caches since its key entered the cache, is
-    /// then not read at all. That read was a third of the time an eviction took in an
+    /// then not read at all. That read took about half of the entries' eviction time on an
     /// all-miss loop of `u64` keys and values.
     #[inline]
     pub(super) fn evict_at(&mut self, h: u64, slot: u32) -> bool {
