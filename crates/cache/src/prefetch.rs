@@ -1,5 +1,6 @@
 //! A hint to the processor to start loading a cache line whose address is known well before
-//! its data is needed (with the shard lock in `memory/shard.rs`, the crate's only `unsafe`).
+//! its data is needed (with the shard lock in `memory/shard.rs` and the entries' slots in
+//! `memory/entries.rs`, the crate's only `unsafe`).
 
 /// Starts loading the cache line that holds `value` into the nearest cache level, without
 /// waiting for it. A no-op on targets other than x86_64.
