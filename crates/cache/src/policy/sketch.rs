@@ -23,7 +23,7 @@ pub(crate) struct FrequencySketch {
     /// increment, or before they are read, or before the counts age (see `increment`).
     pending: Option<u64>,
     /// Agings so far (wrapping; see [`epoch`](Self::epoch)).
-    epoch: u8,
+    epoch: u16,
     table: Vec<Block>,
     block_mask: u64,
     max_words: usize,
@@ -173,7 +173,7 @@ impl FrequencySketch {
     /// How many times the counts have aged (wrapping): an estimate read before the last
     /// aging is stale.
     #[inline]
-    pub(crate) fn epoch(&self) -> u8 {
+    pub(crate) fn epoch(&self) -> u16 {
         self.epoch
     }
 

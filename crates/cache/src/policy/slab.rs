@@ -27,8 +27,8 @@ pub(crate) struct Node {
     /// Policy-specific byte (W-TinyLFU: the key's frequency estimate carried from its
     /// admission, [`NO_ESTIMATE`] when there is none); [`NO_ESTIMATE`] in a new node.
     pub(crate) est: u8,
-    /// Policy-specific byte (W-TinyLFU: the sketch's epoch when `est` was read).
-    pub(crate) est_epoch: u8,
+    /// Policy-specific (W-TinyLFU: the sketch's epoch when `est` was read).
+    pub(crate) est_epoch: u16,
 }
 
 /// A new node's [`Node::est`].

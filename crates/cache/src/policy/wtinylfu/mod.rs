@@ -123,16 +123,16 @@ impl Default for WTinyLfuConfig {
 ///
 /// With deferred hits and no doorkeeper (the default), a key admitted into the window
 /// takes the sketch's estimate of its frequency into its node when its count is written
-/// (the sketch writes a count at the next one), and
-/// when it leaves the window as a candidate its count is that estimate plus the hits
-/// held for it since: its own counters are not read again. Most candidates are declined
-/// on that count alone (see `place_candidate`), so a miss reads one block of the sketch
-/// (the newcomer's) where it read two, one of them a cache miss of its own. The count
-/// differs from a fresh read only by what other keys added to the candidate's counters
-/// while it was in the window (collisions, which only ever raise an estimate). An
-/// estimate is dropped when the counts age (the node keeps the sketch's epoch), when its
-/// key leaves the window, and when its count was written some other way (before an
-/// aging, or before a read of the same block): the candidate's counters are then read.
+/// (the sketch writes a count at the next one), and when it leaves the window as a
+/// candidate its count is that estimate plus the hits held for it since: its own counters
+/// are not read again. Most candidates are declined on that count alone (see
+/// `place_candidate`), so a miss reads one block of the sketch (the newcomer's) where it
+/// read two, one of them a cache miss of its own. The count differs from a fresh read
+/// only by what other keys added to the candidate's counters while it was in the window
+/// (collisions, which only ever raise an estimate). An estimate is dropped when the counts
+/// age (the node keeps the sketch's 16-bit epoch), when its key leaves the window, and
+/// when its count was written some other way (before an aging, or before a read of the
+/// same block): the candidate's counters are then read.
 ///
 /// # Layout
 ///
