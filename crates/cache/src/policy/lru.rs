@@ -93,20 +93,6 @@ impl<const PROMOTE: bool> Policy for Queue<PROMOTE> {
         true
     }
 
-    fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
-        if let Some(idx) = self.q.t.get(key) {
-            self.reweigh_at(idx, weight, evicted);
-        }
-    }
-
-    fn remove(&mut self, key: u64) -> bool {
-        self.q.remove_key(key)
-    }
-
-    fn contains(&self, key: u64) -> bool {
-        self.q.t.get(key).is_some()
-    }
-
     fn len(&self) -> usize {
         self.q.len()
     }

@@ -19,9 +19,9 @@
 //! assert_eq!(evicted, vec![2]);
 //! ```
 
-/// The [`Policy`] methods that reach a resident by its handle, for a policy whose nodes are
-/// in the [`slab::Table`] at `self.<path>` and that has `hit_at`, `remove_at` and
-/// `reweigh_at` for a node index: with them it can [`detach`](Policy::detach_index) its
+/// The [`Policy`] methods that reach a resident by its handle or its key (`set_weight`,
+/// `remove`, `contains`), for a policy whose nodes are in the [`slab::Table`] at
+/// `self.<path>` and that has `hit_at`, `remove_at` and `reweigh_at` for a node index: with them it can [`detach`](Policy::detach_index) its
 /// key index, which the memory cache keeps instead. `node_handles!(own touch_handles;
 /// path)` leaves out [`Policy::touch_handles`] (a hit on each handle by `hit_at`), for a
 /// policy that applies a batch of hits its own way.
@@ -62,6 +62,26 @@ macro_rules! node_handles {
             if let Some(idx) = self.$($table)+.get_at(slot, key) {
                 self.reweigh_at(idx, weight, evicted);
             }
+        }
+
+        fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
+            if let Some(idx) = self.$($table)+.get(key) {
+                self.reweigh_at(idx, weight, evicted);
+            }
+        }
+
+        fn remove(&mut self, key: u64) -> bool {
+            match self.$($table)+.get(key) {
+                Some(idx) => {
+                    self.remove_at(idx);
+                    true
+                }
+                None => false,
+            }
+        }
+
+        fn contains(&self, key: u64) -> bool {
+            self.$($table)+.get(key).is_some()
         }
 
         fn detach_index(&mut self) -> bool {

@@ -278,17 +278,6 @@ impl<const N: usize> Queues<N> {
         self.t.remove(idx)
     }
 
-    /// Forgets `key` if present (an explicit removal); returns whether it was.
-    pub(crate) fn remove_key(&mut self, key: u64) -> bool {
-        match self.t.get(key) {
-            Some(idx) => {
-                self.drop_node(idx);
-                true
-            }
-            None => false,
-        }
-    }
-
     /// Changes the weight of `idx`; a node heavier than `cap` leaves (into `evicted`).
     pub(crate) fn reweigh(&mut self, idx: u32, weight: u32, cap: u64, evicted: &mut Vec<u64>) {
         let tag = self.t.node(idx).tag;

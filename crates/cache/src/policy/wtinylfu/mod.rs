@@ -738,26 +738,6 @@ impl Policy for WTinyLfu {
         }
     }
 
-    fn set_weight(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) {
-        if let Some(idx) = self.t.get(key) {
-            self.reweigh_at(idx, weight, evicted);
-        }
-    }
-
-    fn remove(&mut self, key: u64) -> bool {
-        match self.t.get(key) {
-            Some(idx) => {
-                self.remove_at(idx);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn contains(&self, key: u64) -> bool {
-        self.t.get(key).is_some()
-    }
-
     fn len(&self) -> usize {
         self.t.len()
     }
