@@ -230,7 +230,7 @@ where
                         return Probe::Hit(v);
                     }
                 }
-                core.forget(h, |k| self.hash(k));
+                core.forget_at(h, slot);
                 core.counts.expirations += 1;
                 core.policy().lookup_absent(h);
             }
@@ -340,7 +340,7 @@ where
         let shard = self.shard(h);
         let mut core = shard.lock();
         match core.entries.find(h, key, |k| self.hash(k)) {
-            Some(Found::Key(..)) => core.forget(h, |k| self.hash(k)).map(|e| e.value),
+            Some(Found::Key(slot, _)) => core.forget_at(h, slot).map(|e| e.value),
             _ => None,
         }
     }

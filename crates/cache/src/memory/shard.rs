@@ -186,9 +186,15 @@ impl<K, V> Core<K, V> {
     }
 
     /// Forgets `h` in the entries, the timestamps and the policy; returns its entry.
-    /// (`hash` hashes a key.)
+    /// (`hash` hashes a key: the entry is found by its hash.)
     pub(super) fn forget(&mut self, h: u64, hash: impl Fn(&K) -> u64) -> Option<Entry<K, V>> {
-        let (slot, e) = self.entries.remove(h, hash)?;
+        let slot = self.entries.find_hash(h, hash)?;
+        self.forget_at(h, slot)
+    }
+
+    /// [`forget`](Self::forget) for `h` found at `slot` already (no second search).
+    pub(super) fn forget_at(&mut self, h: u64, slot: u32) -> Option<Entry<K, V>> {
+        let e = self.entries.remove_at(h, slot)?;
         if !self.times.is_empty() {
             self.times.remove(&h);
         }
