@@ -180,8 +180,9 @@ impl FrequencySketch {
     /// Writes the pending increment's counters.
     #[inline]
     fn write_pending(&mut self) {
+        // (A pending count exists only without a doorkeeper: the one-request write.)
         if let Some(h) = self.pending.take() {
-            self.add_hashed(h, 1);
+            self.add_one(h);
         }
     }
 
