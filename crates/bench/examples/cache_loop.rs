@@ -1,5 +1,6 @@
 //! The `cache` suite's read-through loop (`get`, and `insert` on a miss) for one subject,
-//! made deterministic for profilers: fixed hasher, fixed keys, no timing. Run under
+//! made deterministic for profilers (fixed hasher, fixed keys, no timing) unless asked to
+//! run as the suite does (`--hasher default --warmup 1000000`). Run under
 //! `scripts/cache-profile.sh` (cachegrind) or `perf record`; wall-clock comparisons belong
 //! to the suite itself.
 //!
@@ -12,7 +13,11 @@
 //! `--requests N` (4,000,000), `--capacity N` (100,000), `--subject perfkit|quick_cache`,
 //! `--policy NAME` (perfkit's; `wtinylfu`), `--shards N` (perfkit's default), `--threads N`
 //! (1; more run the sequence each from its own offset, pinned, as the suite does), `--dry 1`
-//! (build the keys and the cache, run no request: the baseline to subtract). Prints the
+//! (build the keys and the cache, run no request but the warm-up: the baseline to
+//! subtract), `--hasher fixed|default` (`fixed`: perfkit's `BuildU64Hasher` for both;
+//! `default`: each cache's own default, randomly seeded, as in the suite), `--warmup N`
+//! (0; requests walked before the measured ones, untimed: the suite warms each cache up
+//! with 1,000,000 of its requests). Prints the
 //! hit ratio, which must not change when only speed was meant to; with `CACHE_LOOP_TIME`
 //! set, also the loop's wall time per request (for two builds run side by side, one per
 //! core, which suffer the machine's slow spells together: `scripts/cache-pair.sh`).
@@ -38,6 +43,8 @@ struct Options {
     shards: Option<usize>,
     threads: usize,
     dry: bool,
+    default_hasher: bool,
+    warmup: usize,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -51,6 +58,8 @@ fn options() -> anyhow::Result<Options> {
         shards: None,
         threads: 1,
         dry: false,
+        default_hasher: false,
+        warmup: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -68,6 +77,14 @@ fn options() -> anyhow::Result<Options> {
             "--shards" => o.shards = Some(value.parse().with_context(bad)?),
             "--threads" => o.threads = value.parse().with_context(bad)?,
             "--dry" => o.dry = value != "0",
+            "--warmup" => o.warmup = value.parse().with_context(bad)?,
+            "--hasher" => {
+                o.default_hasher = match value.as_str() {
+                    "fixed" => false,
+                    "default" => true,
+                    _ => bail!("--hasher is fixed or default, not {value:?}"),
+                }
+            }
             _ => bail!("unknown option {flag}"),
         }
     }
@@ -92,6 +109,24 @@ impl Subject for MemoryCache<u64, u64, BuildU64Hasher> {
     }
 }
 
+impl Subject for MemoryCache<u64, u64> {
+    fn get(&self, k: u64) -> Option<u64> {
+        MemoryCache::get(self, &k)
+    }
+    fn insert(&self, k: u64, v: u64) {
+        MemoryCache::insert(self, k, v)
+    }
+}
+
+impl Subject for quick_cache::sync::Cache<u64, u64> {
+    fn get(&self, k: u64) -> Option<u64> {
+        quick_cache::sync::Cache::get(self, &k)
+    }
+    fn insert(&self, k: u64, v: u64) {
+        quick_cache::sync::Cache::insert(self, k, v)
+    }
+}
+
 impl Subject for quick_cache::sync::Cache<u64, u64, quick_cache::UnitWeighter, BuildU64Hasher> {
     fn get(&self, k: u64) -> Option<u64> {
         quick_cache::sync::Cache::get(self, &k)
@@ -103,6 +138,16 @@ impl Subject for quick_cache::sync::Cache<u64, u64, quick_cache::UnitWeighter, B
 
 fn subject(o: &Options) -> anyhow::Result<Box<dyn Subject>> {
     Ok(match o.subject.as_str() {
+        "perfkit" if o.default_hasher => {
+            let mut builder = MemoryCache::builder().capacity(o.capacity).policy(o.policy);
+            if let Some(n) = o.shards {
+                builder = builder.shards(n);
+            }
+            Box::new(builder.build()?)
+        }
+        "quick_cache" if o.default_hasher => Box::new(quick_cache::sync::Cache::<u64, u64>::new(
+            usize::try_from(o.capacity)?,
+        )),
         "perfkit" => {
             let mut builder = MemoryCache::builder()
                 .capacity(o.capacity)
@@ -139,9 +184,11 @@ fn walk(cache: &dyn Subject, keys: &[u64]) -> usize {
 
 fn main() -> anyhow::Result<()> {
     let o = options()?;
-    let all = synth::zipf(o.requests, o.keys, o.zipf, 42);
-    let keys = if o.dry { &all[..0] } else { &all[..] };
+    let all = synth::zipf(o.warmup + o.requests, o.keys, o.zipf, 42);
+    let (warmup, measured) = all.split_at(o.warmup);
+    let keys = if o.dry { &measured[..0] } else { measured };
     let cache = subject(&o)?;
+    walk(cache.as_ref(), warmup);
     let start = std::time::Instant::now();
     let hits = if o.threads <= 1 {
         walk(cache.as_ref(), keys)

@@ -232,14 +232,18 @@ where
                 }
                 core.forget_at(h, slot);
                 core.counts.expirations += 1;
-                core.policy().lookup_absent(h);
+                let _ = core.policy().lookup_absent(h);
             }
             // Another key with the same hash: for the policy, `h` is resident.
             Some((slot, false)) => {
                 core.policy().touch_slot(slot, h);
             }
             // The entries and the policy hold the same keys: no policy probe.
-            None => core.policy().lookup_absent(h),
+            None => {
+                if let Some(victim) = core.policy().lookup_absent(h) {
+                    core.entries.prefetch_record(victim);
+                }
+            }
         }
         core.counts.misses += 1;
         Probe::Miss
