@@ -19,8 +19,7 @@ pub(crate) struct Node {
     pub(crate) tag: u8,
     /// Policy-specific small state (S3-FIFO's frequency, W-TinyLFU's flags).
     pub(crate) bits: u8,
-    /// Policy-specific word (LFU: the frequency; W-TinyLFU: the admission count when the
-    /// key was last put at the window's newest end).
+    /// Policy-specific word (LFU: the frequency).
     pub(crate) aux: u32,
     /// Whether the node holds a resident key (false once freed).
     pub(crate) live: bool,

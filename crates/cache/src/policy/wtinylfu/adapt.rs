@@ -150,9 +150,10 @@ impl WTinyLfu {
             n.tag = WINDOW;
             // From the main space: no estimate to carry (see "Carried estimates").
             n.est = NO_ESTIMATE;
+            let fast = self.deferred && n.bits & SAMPLED == 0;
             // As if queued long ago (they join at the oldest end): a hit moves them.
-            n.aux = self.admitted.wrapping_sub(u32::MAX / 2);
-            self.marks.queued(idx, false);
+            self.marks
+                .windowed(idx, fast, self.window_gen.wrapping_sub(16));
             self.window.push_back(&mut self.t, idx);
         }
     }

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use self::adapt::Climber;
-use super::marks::HitMarks;
+use super::marks::{FastHit, HitMarks};
 use super::shadows::{ShadowLink, Shadows, SharedShadows};
 use super::sketch::FrequencySketch;
 use super::slab::{List, NIL, NO_ESTIMATE, Table};
@@ -67,8 +67,8 @@ pub struct WTinyLfuConfig {
     pub shadow_epoch: f64,
     /// Whether hits are held for the key, reaching the sketch when the key's frequency is
     /// read or the key leaves, a hit in the protected segment moves the key only when it
-    /// reaches the segment's oldest end, and one in the window only after an eighth of
-    /// the window has been admitted since it last moved (true); or every hit is counted in
+    /// reaches the segment's oldest end, and one in the window only after about an eighth
+    /// of the window has been admitted since it last moved (true); or every hit is counted in
     /// the sketch and moves the key at once (false: the textbook policy). See
     /// [`WTinyLfu`]'s "Deferred hits".
     pub deferred_hits: bool,
@@ -104,16 +104,17 @@ impl Default for WTinyLfuConfig {
 /// land, does nothing else: it marks the key, and the move to the segment's newest end
 /// happens when the key reaches the oldest end, where a marked key is requeued instead of
 /// being demoted (the segment is a CLOCK). A hit in the window moves the key to the
-/// window's newest end only if an eighth of the window has been admitted since it was last
-/// put there: the hottest keys can stay in the window for good (half the hits at Zipf
-/// 1.1 in a `MemoryCache` of 100k entries over 1M keys), and they no longer move on every
-/// hit. A hit in probation still promotes the key at once (deferring it cost three points
+/// window's newest end only if about an eighth of the window has been admitted since it
+/// was last put there (two generations of a sixteenth, which the key's marks record): the
+/// hottest keys can stay in the window for good (half the hits at Zipf 1.1 in a
+/// `MemoryCache` of 100k entries over 1M keys), and they no longer move on every hit; such
+/// a hit reads no node either, but for a due move. A hit in probation still promotes the key at once (deferring it cost three points
 /// with a fixed window on a shifting working set; a CLOCK window, marking instead of
 /// moving, cost 0.7-0.8 on multi3 and on a shifting set). Aging counts every hit when it
 /// happens and halves the held counts with the sketch's.
 ///
-/// This is what makes a hit cheap in [`MemoryCache`](crate::MemoryCache): a protected hit
-/// writes two bytes and reads no node, where the textbook hit touches the node, its two
+/// This is what makes a hit cheap in [`MemoryCache`](crate::MemoryCache): a protected or
+/// window hit writes two bytes and (mostly) reads no node, where the textbook hit touches the node, its two
 /// list neighbours and a sketch block. The hit ratios stay within 0.25 points of the
 /// textbook policy's on the synthetic workloads (`tests/adaptive.rs` holds them to 0.3),
 /// up on most; `crates/bench/tests/cache_hit_ratio_vs_peers.rs` holds them to the issue's
@@ -160,8 +161,11 @@ pub struct WTinyLfu {
     cap: u64,
     window_max: f64,
     protected_max: f64,
-    /// Admissions so far (wrapping): the clock of the window's lazy moves.
-    admitted: u32,
+    /// The window's generation (wrapping): the clock of its lazy moves, one tick every
+    /// sixteenth of the window's length in admissions (see `HitMarks::fast_hit`).
+    window_gen: u32,
+    /// Admissions left until the next generation.
+    gen_left: u32,
     /// The node of the key whose count the sketch holds pending (`NIL`: none, or not
     /// a window node): it gets its estimate when the count is written (see
     /// "Carried estimates").
@@ -227,7 +231,8 @@ impl WTinyLfu {
             shadows,
             rng: XorShift::new(0x5eed_1234_abcd_ef01),
             cfg,
-            admitted: 0,
+            window_gen: 0,
+            gen_left: 0,
             pending_node: NIL,
             carry: cfg.deferred_hits && !cfg.doorkeeper,
             deferred: cfg.deferred_hits,
@@ -475,21 +480,18 @@ impl WTinyLfu {
     fn touch_exact(&mut self, handles: &[u32]) {
         let mut counted = 0u64;
         for &slot in handles {
-            if self.marks.count_fast(slot) {
-                counted += 1;
-                continue;
+            match self.marks.fast_hit(slot, self.window_gen) {
+                FastHit::Counted => counted += 1,
+                FastHit::Move => {
+                    counted += 1;
+                    self.window_move(slot);
+                }
+                FastHit::No => {
+                    if let Some(n) = self.t.try_node(slot).filter(|n| n.live) {
+                        self.hit(n.key, slot);
+                    }
+                }
             }
-            let Some(n) = self.t.try_node(slot).filter(|n| n.live) else {
-                continue;
-            };
-            if n.bits & SAMPLED != 0 || n.tag != WINDOW {
-                self.hit(n.key, slot);
-                continue;
-            }
-            let stamp = n.aux;
-            self.marks.hit(slot, false);
-            self.window_hit(slot, stamp);
-            counted += 1;
         }
         self.sketch.count_deferred_many(counted);
         if self.climbing {
@@ -508,28 +510,19 @@ impl WTinyLfu {
         std::hint::black_box(acc);
     }
 
-    /// A hit in the window with deferred hits: the key moves to the window's newest end
-    /// only if more than an eighth of the window's keys have been admitted since it was
-    /// last put there. The window's hottest keys, hit again and again, then stop moving on
-    /// every hit, and a key leaves the window at most an eighth of a window of admissions
-    /// before it would with a move on every hit. (With half a window, the shifting set of
-    /// 2000 fell 1.3 points under LRU, with a quarter 0.47; with an eighth, every test
-    /// workload is within 0.21 points of the textbook policy.)
-    ///
-    /// `stamp` is the node's `aux`, which the caller has read already.
-    #[inline]
-    fn window_hit(&mut self, idx: u32, stamp: u32) {
-        let since = self.admitted.wrapping_sub(stamp);
-        if since as usize > self.window.len / 8 {
-            self.window_move(idx);
-        }
-    }
-
-    /// The move of a window hit that is due (out of line: most are not).
+    /// The move of a window hit that is due (out of line: most are not). With deferred
+    /// hits the key moves to the window's newest end only once the window has turned over
+    /// by about an eighth since it was last put there (see `HitMarks::fast_hit`): the
+    /// window's hottest keys, hit again and again, then stop moving on every hit, and a key
+    /// leaves the window at most an eighth of a window of admissions before it would with
+    /// a move on every hit. (With half a window, the shifting set of 2000 fell 1.3 points
+    /// under LRU, with a quarter 0.47; with an eighth, every test workload is within 0.21
+    /// points of the textbook policy.)
     #[inline(never)]
     fn window_move(&mut self, idx: u32) {
         self.window.move_to_front(&mut self.t, idx);
-        self.t.node_mut(idx).aux = self.admitted;
+        let fast = self.t.node(idx).bits & SAMPLED == 0;
+        self.marks.windowed(idx, fast, self.window_gen);
     }
 
     fn on_hit(&mut self, key: u64, idx: u32) {
@@ -548,8 +541,9 @@ impl WTinyLfu {
         }
         match tag {
             WINDOW if self.deferred => {
-                let stamp = self.t.node(idx).aux;
-                self.window_hit(idx, stamp);
+                if self.marks.window_due(idx, self.window_gen) {
+                    self.window_move(idx);
+                }
             }
             WINDOW => self.window.move_to_front(&mut self.t, idx),
             PROBATION => {
@@ -701,11 +695,17 @@ impl Policy for WTinyLfu {
             return true;
         };
         self.marks.reset(idx);
-        self.t.node_mut(idx).aux = self.admitted;
-        self.admitted = self.admitted.wrapping_add(1);
-        if self.shadows.samples(key) {
+        if self.gen_left == 0 {
+            self.window_gen = self.window_gen.wrapping_add(1);
+            self.gen_left = (self.window.len / 16).max(1) as u32;
+        }
+        self.gen_left -= 1;
+        let sampled = self.shadows.samples(key);
+        if sampled {
             self.t.node_mut(idx).bits |= SAMPLED;
         }
+        self.marks
+            .windowed(idx, self.deferred && !sampled, self.window_gen);
         // The newcomer's count waits until the eviction is done, so that its counters
         // (read ahead on the miss) have the eviction's time to arrive; unless the newcomer
         // itself may leave the window now, and be compared.
@@ -847,8 +847,9 @@ mod tests {
             p.access(0, 1, &mut evicted);
             let now = p.marks.held(idx);
             if now < held {
-                // The count with this hit, halved with the sketch.
-                assert_eq!(now, (held + 1) >> 1);
+                // The count with this hit (held counts saturate at 255), halved with the
+                // sketch.
+                assert_eq!(now, (held + 1).min(255) >> 1);
                 return;
             }
             held = now;
@@ -857,33 +858,52 @@ mod tests {
     }
 
     #[test]
-    fn a_window_hit_moves_its_key_once_an_eighth_of_the_window_was_admitted_since() {
+    fn a_window_hit_moves_its_key_once_about_an_eighth_of_the_window_was_admitted_since() {
         let cfg = WTinyLfuConfig {
             adaptive: false,
             window: 0.2,
             ..WTinyLfuConfig::default()
         };
-        let mut p = WTinyLfu::with_config(100, cfg);
+        // A window of 64 keys: a generation is 4 admissions, and a move is due two
+        // generations after the last, 5 to 8 admissions later.
+        let mut p = WTinyLfu::with_config(320, cfg);
         let mut evicted = Vec::new();
-        for k in 0..20 {
+        for k in 0..64 {
             p.access(k, 1, &mut evicted);
         }
-        assert_eq!(p.window.len, 20);
+        assert_eq!(p.window.len, 64);
         let idx = p.t.get(0).unwrap_or(NIL);
         assert_eq!(p.window.tail, idx);
-        // Twenty admissions since 0 was queued: the hit moves it.
+        // 64 admissions since 0 was queued: the hit moves it.
         assert!(p.access(0, 1, &mut evicted).is_hit());
         assert_eq!(p.window.head, idx);
-        // Two more (an eighth of 20 is 2): a hit leaves it where it is...
-        for k in [20, 21] {
+        // Four more: a hit leaves it where it is...
+        for k in 100..104 {
             p.access(k, 1, &mut evicted);
         }
         assert!(p.access(0, 1, &mut evicted).is_hit());
         assert_ne!(p.window.head, idx);
-        // ...and after a third, moves it again.
-        p.access(22, 1, &mut evicted);
+        // ...and after eight, moves it again.
+        for k in 104..108 {
+            p.access(k, 1, &mut evicted);
+        }
         assert!(p.access(0, 1, &mut evicted).is_hit());
         assert_eq!(p.window.head, idx);
+        // In a window of fewer than 32 keys a generation is one admission: the second
+        // admission since makes the move due.
+        let mut small = WTinyLfu::with_config(100, cfg);
+        for k in 0..20 {
+            small.access(k, 1, &mut evicted);
+        }
+        let idx = small.t.get(0).unwrap_or(NIL);
+        assert!(small.access(0, 1, &mut evicted).is_hit());
+        assert_eq!(small.window.head, idx);
+        small.access(20, 1, &mut evicted);
+        assert!(small.access(0, 1, &mut evicted).is_hit());
+        assert_ne!(small.window.head, idx);
+        small.access(21, 1, &mut evicted);
+        assert!(small.access(0, 1, &mut evicted).is_hit());
+        assert_eq!(small.window.head, idx);
         // The textbook policy moves it on every hit.
         let mut eager = WTinyLfu::with_config(
             100,
