@@ -10,6 +10,8 @@ use super::{Policy, PolicyKind};
 #[derive(Debug)]
 pub struct Lfu {
     t: Table,
+    /// The count of each node, by index.
+    counts: Vec<u32>,
     buckets: BTreeMap<u32, List>,
     len: usize,
     weight: u64,
@@ -21,6 +23,7 @@ impl Lfu {
     pub fn new(capacity: u64) -> Self {
         Lfu {
             t: Table::with_capacity(capacity as usize),
+            counts: Vec::new(),
             buckets: BTreeMap::new(),
             len: 0,
             weight: 0,
@@ -28,8 +31,22 @@ impl Lfu {
         }
     }
 
+    /// The count of the node at `idx`.
+    fn count(&self, idx: u32) -> u32 {
+        self.counts.get(idx as usize).copied().unwrap_or(0)
+    }
+
+    /// Sets the count of the node at `idx`, growing the counts to hold it.
+    fn set_count(&mut self, idx: u32, count: u32) {
+        let i = idx as usize;
+        if i >= self.counts.len() {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] = count;
+    }
+
     fn unlink(&mut self, idx: u32) {
-        let f = self.t.node(idx).aux;
+        let f = self.count(idx);
         if let Some(list) = self.buckets.get_mut(&f) {
             list.unlink(&mut self.t, idx);
             if list.is_empty() {
@@ -39,7 +56,7 @@ impl Lfu {
     }
 
     fn link(&mut self, idx: u32) {
-        let f = self.t.node(idx).aux;
+        let f = self.count(idx);
         self.buckets
             .entry(f)
             .or_default()
@@ -61,8 +78,7 @@ impl Lfu {
 
     fn hit_at(&mut self, idx: u32) {
         self.unlink(idx);
-        let n = self.t.node_mut(idx);
-        n.aux = n.aux.saturating_add(1);
+        self.set_count(idx, self.count(idx).saturating_add(1));
         self.link(idx);
     }
 
@@ -126,7 +142,7 @@ impl Policy for Lfu {
             self.cap = before;
         }
         let idx = self.t.insert(key, weight, 0);
-        self.t.node_mut(idx).aux = 1;
+        self.set_count(idx, 1);
         self.link(idx);
         self.len += 1;
         self.weight += need;

@@ -22,8 +22,6 @@ pub(crate) struct FrequencySketch {
     /// The hash of the last key incremented, whose counters are written at the next
     /// increment, or before they are read, or before the counts age (see `increment`).
     pending: Option<u64>,
-    /// Agings so far (wrapping; see [`epoch`](Self::epoch)).
-    epoch: u16,
     table: Vec<Block>,
     block_mask: u64,
     max_words: usize,
@@ -68,7 +66,6 @@ impl FrequencySketch {
             size: 0,
             sample,
             pending: None,
-            epoch: 0,
             max_words: (cap * WORDS_PER_ENTRY)
                 .next_power_of_two()
                 .clamp(8, MAX_WORDS) as usize,
@@ -168,13 +165,6 @@ impl FrequencySketch {
         }
         let aged = self.age_if_due();
         (aged, earlier_estimate.filter(|_| !aged))
-    }
-
-    /// How many times the counts have aged (wrapping): an estimate read before the last
-    /// aging is stale.
-    #[inline]
-    pub(crate) fn epoch(&self) -> u16 {
-        self.epoch
     }
 
     /// Writes the pending increment's counters.
@@ -289,7 +279,6 @@ impl FrequencySketch {
     /// Ages every counter by half and clears the doorkeeper.
     fn reset(&mut self) {
         self.write_pending();
-        self.epoch = self.epoch.wrapping_add(1);
         let mut odd = 0u64;
         for w in self.table.iter_mut().flat_map(|b| b.0.iter_mut()) {
             odd += u64::from((*w & ODD_MASK).count_ones());

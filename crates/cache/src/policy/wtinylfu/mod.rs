@@ -131,9 +131,9 @@ impl Default for WTinyLfuConfig {
 /// read two, one of them a cache miss of its own. The count differs from a fresh read
 /// only by what other keys added to the candidate's counters while it was in the window
 /// (collisions, which only ever raise an estimate). An estimate is dropped when the counts
-/// age (the node keeps the sketch's 16-bit epoch), when its key leaves the window, and
-/// when its count was written some other way (before an aging, or before a read of the
-/// same block): the candidate's counters are then read.
+/// age (the window's nodes are walked then), when its key leaves the window, and when its
+/// count was written some other way (before an aging, or before a read of the same
+/// block): the candidate's counters are then read.
 ///
 /// # Layout
 ///
@@ -314,9 +314,18 @@ impl WTinyLfu {
 
     /// After the sketch has aged: deferred hits age with it (counted in time, they would
     /// have been halved with the rest).
+    /// The window's carried estimates are dropped too: read before the aging, they count
+    /// twice what the counters now hold.
     fn age_deferred(&mut self) {
         if self.deferred {
             self.marks.age();
+        }
+        if self.carry {
+            let mut i = self.window.head;
+            while let Some(n) = self.t.try_node_mut(i) {
+                n.est = NO_ESTIMATE;
+                i = n.next;
+            }
         }
     }
 
@@ -332,7 +341,6 @@ impl WTinyLfu {
             && n.tag == WINDOW
         {
             n.est = est as u8;
-            n.est_epoch = self.sketch.epoch();
         }
         if aged {
             self.age_deferred();
@@ -340,12 +348,12 @@ impl WTinyLfu {
     }
 
     /// The estimated frequency of the window node `c` after its held hits were written
-    /// (`held` of them): carried from its admission when it has one from this epoch of
-    /// the sketch, else read from the sketch (see "Carried estimates").
+    /// (`held` of them): carried from its admission when it has one, else read from the
+    /// sketch (see "Carried estimates").
     #[inline]
     fn candidate_count(&mut self, c: u32, held: u32) -> u32 {
         let n = self.t.node(c);
-        if n.est != NO_ESTIMATE && n.est_epoch == self.sketch.epoch() {
+        if n.est != NO_ESTIMATE {
             (u32::from(n.est) + held).min(15)
         } else {
             let key = n.key;
@@ -669,7 +677,7 @@ impl Policy for WTinyLfu {
         let mut victim = None;
         if let Some(n) = self.t.try_node(self.window.tail) {
             // (A carried estimate needs no counters.)
-            if n.est == NO_ESTIMATE || n.est_epoch != self.sketch.epoch() {
+            if n.est == NO_ESTIMATE {
                 self.sketch.prefetch(n.key);
             }
             self.t.prefetch(n.prev);
