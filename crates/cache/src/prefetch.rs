@@ -6,21 +6,14 @@
 /// waiting for it. A no-op on targets other than x86_64.
 #[inline(always)]
 pub(crate) fn prefetch<T>(value: &T) {
-    prefetch_address(std::ptr::from_ref(value) as usize);
-}
-
-/// [`prefetch`] of whatever line holds the byte at `address`, which need not be valid: a
-/// guessed address (see `Entries::prefetch_record`) costs a wasted hint at worst.
-#[inline(always)]
-pub(crate) fn prefetch_address(address: usize) {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint: it cannot fault, whatever the address, and changes
-    // nothing the program can observe; SSE, which provides the instruction, is part of the
-    // x86_64 baseline.
+    // SAFETY: a prefetch is only a hint: it cannot fault and changes nothing the program
+    // can observe, the address comes from a live reference, and SSE, which provides the
+    // instruction, is part of the x86_64 baseline.
     unsafe {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>(std::ptr::without_provenance(address));
+        _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast());
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = address;
+    let _ = value;
 }

@@ -38,9 +38,6 @@ pub(super) struct Entry<K, V> {
 pub(super) struct Entries<K, V> {
     index: HashTable<u32>,
     slots: Vec<MaybeUninit<Entry<K, V>>>,
-    /// Where the table's control bytes were at the last insert (0 before any): for
-    /// [`prefetch_record`](Self::prefetch_record) alone, never dereferenced.
-    control: usize,
 }
 
 impl<K, V> Default for Entries<K, V> {
@@ -48,7 +45,6 @@ impl<K, V> Default for Entries<K, V> {
         Entries {
             index: HashTable::new(),
             slots: Vec::new(),
-            control: 0,
         }
     }
 }
@@ -169,34 +165,7 @@ impl<K, V> Entries<K, V> {
                 .map(|e| unsafe { e.assume_init_ref() });
             spread(e.map_or(0, |e| hash(&e.key)))
         };
-        let record = self.index.insert_unique(spread(h), slot, rehash);
-        // The table keeps its records below its control bytes, the record of bucket `b`
-        // at `control - (b + 1) * 4` (hashbrown's layout): the address of any record gives
-        // the control bytes'. Taken at every insert, which is where the table moves.
-        let bucket = record.bucket_index();
-        self.control = (std::ptr::from_ref(record.get()) as usize)
-            .wrapping_add((bucket + 1) * size_of::<u32>());
-    }
-
-    /// Starts loading what a search for the record of hash `h` reads first: the group of
-    /// control bytes at its home bucket, and the records beside them. A miss calls it for
-    /// the entry its insert will most likely evict: the evicted key was last used long
-    /// ago, its part of the table is seldom in the processor's caches, and the search for
-    /// its record ([`evict_at`](Self::evict_at)) waited on those two loads for about an
-    /// eighth of a Zipf 0.9 loop's time in the cache.
-    ///
-    /// The addresses follow from hashbrown's layout (see `insert`), which its API does not
-    /// promise: were it to change, the hint would load the wrong lines, which costs time
-    /// and nothing else (a prefetch never faults).
-    #[inline]
-    pub(super) fn prefetch_record(&self, h: u64) {
-        if self.control == 0 {
-            return;
-        }
-        let mask = self.index.num_buckets().wrapping_sub(1);
-        let home = (spread(h) as usize) & mask;
-        crate::prefetch::prefetch_address(self.control.wrapping_add(home));
-        crate::prefetch::prefetch_address(self.control.wrapping_sub((home + 1) * size_of::<u32>()));
+        self.index.insert_unique(spread(h), slot, rehash);
     }
 
     /// Drops the entry of hash `h` at `slot` (a handle the policy evicted), finding its

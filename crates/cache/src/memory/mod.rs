@@ -232,18 +232,14 @@ where
                 }
                 core.forget_at(h, slot);
                 core.counts.expirations += 1;
-                let _ = core.policy().lookup_absent(h);
+                core.policy().lookup_absent(h);
             }
             // Another key with the same hash: for the policy, `h` is resident.
             Some((slot, false)) => {
                 core.policy().touch_slot(slot, h);
             }
             // The entries and the policy hold the same keys: no policy probe.
-            None => {
-                if let Some(victim) = core.policy().lookup_absent(h) {
-                    core.entries.prefetch_record(victim);
-                }
-            }
+            None => core.policy().lookup_absent(h),
         }
         core.counts.misses += 1;
         Probe::Miss

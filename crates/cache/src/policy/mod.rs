@@ -161,13 +161,9 @@ pub trait Policy: Send + fmt::Debug {
 
     /// A request for `key` that the caller knows is not resident (the memory cache's own
     /// map said so): the same as a [`lookup`](Self::lookup) that misses, which policies
-    /// with a key index may answer without probing it. Returns, when the policy can tell
-    /// cheaply, the key that the admission of `key` (which usually follows a miss) would
-    /// most likely evict: a hint, with which the caller may read ahead what it keeps for
-    /// that key.
-    fn lookup_absent(&mut self, key: u64) -> Option<u64> {
+    /// with a key index may answer without probing it.
+    fn lookup_absent(&mut self, key: u64) {
         self.lookup(key);
-        None
     }
 
     /// A full request: [`lookup`](Self::lookup) and, on a miss, [`admit`](Self::admit).

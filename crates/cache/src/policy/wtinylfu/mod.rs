@@ -667,28 +667,21 @@ impl Policy for WTinyLfu {
         }
     }
 
-    fn lookup_absent(&mut self, key: u64) -> Option<u64> {
+    fn lookup_absent(&mut self, key: u64) {
         // An insert usually follows a miss: it counts the key, and its admission reads the
         // count of the window's oldest key (and only when that is above one, probation's
         // oldest: see `place_candidate`). The candidate's node was read ahead at the last
         // admission; start loading its counters and its neighbour (its unlinking writes
         // it) for the insert.
         self.sketch.prefetch(key);
-        let mut victim = None;
         if let Some(n) = self.t.try_node(self.window.tail) {
             // (A carried estimate needs no counters.)
             if n.est == NO_ESTIMATE {
                 self.sketch.prefetch(n.key);
             }
             self.t.prefetch(n.prev);
-            // In a full cache the candidate is what an admission usually evicts: most
-            // are declined (see `place_candidate`).
-            if self.total >= self.cap {
-                victim = Some(n.key);
-            }
         }
         self.observe_miss(key);
-        victim
     }
 
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
