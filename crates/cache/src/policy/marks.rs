@@ -15,7 +15,7 @@
 /// this most to come down to where one held higher would differ).
 const HELD: u16 = 0x00ff;
 /// The window generation when the key was last put at the window's newest end (see
-/// [`HitMarks::window_hit`]), for a key in the window.
+/// [`HitMarks::fast_hit`]), for a key in the window.
 const GEN_SHIFT: u32 = 8;
 const GEN: u16 = 0x1f << GEN_SHIFT;
 /// In the window and not sampled by the shadows: a hit counts, and moves the key when due.
@@ -25,9 +25,10 @@ const REFERENCED: u16 = 0x4000;
 /// In the protected segment and not sampled by the shadows: a hit only counts.
 const FAST: u16 = 0x8000;
 
-/// How many window generations must have passed for a window hit to move its key: with a
+/// How many window generations must have begun for a window hit to move its key: with a
 /// generation a sixteenth of the window's admissions, a move comes after between one and
-/// three sixteenths of the window were admitted, an eighth on average.
+/// two sixteenths of the window were admitted (it came after more than an eighth, by a
+/// stamp in the node; moving a little sooner kept the hit ratios at least as high).
 const DUE: u16 = 2;
 
 /// `m` with one more hit held (saturating).

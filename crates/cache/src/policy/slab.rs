@@ -8,8 +8,9 @@ use crate::hash::U64Map;
 pub(crate) const NIL: u32 = u32::MAX;
 
 /// One tracked key: 24 bytes. (Aligned to 32, as it was, a node never straddled two cache
-/// lines, but a third more of them fit in the caches at 24: about 3 % less time on the
-/// cache suite's Zipf 0.9 loop, measured side by side in one process.)
+/// lines; at 24 a third more of them fit in the caches, and an entry costs 8 bytes less:
+/// on the cache suite's Zipf 0.9 loop about 2 % less time on one thread, about 2 % more on
+/// two, with `scripts/cache-ab.sh`.)
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Node {
     pub(crate) key: u64,

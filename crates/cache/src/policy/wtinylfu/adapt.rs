@@ -151,7 +151,8 @@ impl WTinyLfu {
             // From the main space: no estimate to carry (see "Carried estimates").
             n.est = NO_ESTIMATE;
             let fast = self.deferred && n.bits & SAMPLED == 0;
-            // As if queued long ago (they join at the oldest end): a hit moves them.
+            // As if queued long ago (they join at the oldest end; 16 generations back, the
+            // first hit is due): a hit moves them.
             self.marks
                 .windowed(idx, fast, self.window_gen.wrapping_sub(16));
             self.window.push_back(&mut self.t, idx);
