@@ -17,10 +17,11 @@
 //! subtract), `--hasher fixed|default` (`fixed`: perfkit's `BuildU64Hasher` for both;
 //! `default`: each cache's own default, randomly seeded, as in the suite), `--warmup N`
 //! (0; requests walked before the measured ones, untimed: the suite warms each cache up
-//! with 1,000,000 of its requests). Prints the
-//! hit ratio, which must not change when only speed was meant to; with `CACHE_LOOP_TIME`
-//! set, also the loop's wall time per request (for two builds run side by side, one per
-//! core, which suffer the machine's slow spells together: `scripts/cache-pair.sh`).
+//! with 1,000,000 of its requests). Prints the hit ratio, which must not change when only
+//! speed was meant to; with `CACHE_LOOP_TIME` set, also the loop's wall time per request
+//! (for two builds run side by side, one per core, which suffer the machine's slow spells
+//! together: `scripts/cache-pair.sh`; `scripts/cache-ab.sh` compares two revisions in one
+//! process, more steadily).
 
 use std::hint::black_box;
 
