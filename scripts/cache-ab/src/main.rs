@@ -111,28 +111,23 @@ fn main() {
         *k ^= salt;
     }
     let (warm, keys) = keys.split_at(1_000_000);
-    let build_old = || -> Box<dyn Subject> {
-        Box::new(
-            old::MemoryCache::builder()
-                .capacity(100_000)
-                .shards(shards)
-                .policy(policy.parse().expect("policy"))
-                .hasher(old::hash::BuildU64Hasher)
-                .build()
-                .expect("old cache"),
-        )
-    };
-    let build_new = || -> Box<dyn Subject> {
-        Box::new(
-            new::MemoryCache::builder()
-                .capacity(100_000)
-                .shards(shards)
-                .policy(policy.parse().expect("policy"))
-                .hasher(new::hash::BuildU64Hasher)
-                .build()
-                .expect("new cache"),
-        )
-    };
+    // The same cache from either crate (their types differ, their code is the revision's).
+    macro_rules! build {
+        ($krate:ident) => {
+            || -> Box<dyn Subject> {
+                Box::new(
+                    $krate::MemoryCache::builder()
+                        .capacity(100_000)
+                        .shards(shards)
+                        .policy(policy.parse().expect("policy"))
+                        .hasher($krate::hash::BuildU64Hasher)
+                        .build()
+                        .expect("cache"),
+                )
+            }
+        };
+    }
+    let (build_old, build_new) = (build!(old), build!(new));
     let (a, b) = if std::env::var_os("SWAP").is_some() {
         let b = build_new();
         (build_old(), b)

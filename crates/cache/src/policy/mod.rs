@@ -21,8 +21,9 @@
 
 /// The [`Policy`] methods that reach a resident by its handle or its key (`set_weight`,
 /// `remove`, `contains`), for a policy whose nodes are in the [`slab::Table`] at
-/// `self.<path>` and that has `hit_at`, `remove_at` and `reweigh_at` for a node index: with them it can [`detach`](Policy::detach_index) its
-/// key index, which the memory cache keeps instead. `node_handles!(own touch_handles;
+/// `self.<path>` and that has `hit_at`, `remove_at` and `reweigh_at` for a node index:
+/// with them it can [`detach`](Policy::detach_index) its key index, which the memory cache
+/// keeps instead. `node_handles!(own touch_handles;
 /// path)` leaves out [`Policy::touch_handles`] (a hit on each handle by `hit_at`), for a
 /// policy that applies a batch of hits its own way.
 macro_rules! node_handles {
