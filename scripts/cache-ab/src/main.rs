@@ -100,6 +100,11 @@ fn main() {
     let zipf: f64 = arg(1, 0.9);
     let requests: usize = arg(2, 3_000_000);
     let shards: usize = arg(3, 64);
+    // The new build's shards, when they differ (a comparison of shard counts).
+    let shards_b: usize = std::env::var("SHARDS_B")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(shards);
     let threads: usize = arg(4, 1);
     let policy = std::env::var("POLICY").unwrap_or_else(|_| "wtinylfu".into());
     let salt: u64 = std::env::var("SALT")
@@ -113,12 +118,12 @@ fn main() {
     let (warm, keys) = keys.split_at(1_000_000);
     // The same cache from either crate (their types differ, their code is the revision's).
     macro_rules! build {
-        ($krate:ident) => {
+        ($krate:ident, $shards:expr) => {
             || -> Box<dyn Subject> {
                 Box::new(
                     $krate::MemoryCache::builder()
                         .capacity(100_000)
-                        .shards(shards)
+                        .shards($shards)
                         .policy(policy.parse().expect("policy"))
                         .hasher($krate::hash::BuildU64Hasher)
                         .build()
@@ -127,7 +132,7 @@ fn main() {
             }
         };
     }
-    let (build_old, build_new) = (build!(old), build!(new));
+    let (build_old, build_new) = (build!(old, shards), build!(new, shards_b));
     let (a, b) = if std::env::var_os("SWAP").is_some() {
         let b = build_new();
         (build_old(), b)

@@ -4,14 +4,19 @@
 //!
 //! Throughput: a read-through loop (`get`, and `insert` on a miss) over a precomputed Zipf
 //! key sequence, 1M distinct keys, capacity 100k; each thread walks its own part of the
-//! sequence; the figure is wall time per operation per thread (median of 3 rounds, the
-//! rounds of the caches interleaved). Each thread is pinned to a CPU of its own (thread
-//! `t` to the `t`-th CPU the process may use, on Linux): unpinned, on a 2-CPU virtual
-//! machine, a two-thread run of any of the caches now and then took 2.5 times as long as
-//! the others (the kernel ran both threads on one CPU for a while), and one such round of
-//! three decided a median. The ratios are the default policy's; `MemoryCache`
-//! with SIEVE and with S3-FIFO (quick_cache's own family) runs too, for the price of the
-//! policy (`extra.time_per_op_vs_quick_cache_by_policy`).
+//! sequence; the figure is wall time per operation per thread (median of 5 rounds, the
+//! rounds of the caches interleaved and their order varied: a slow spell of this shared
+//! machine must then fall on three of a subject's rounds to move its figure, where with 3
+//! rounds two sufficed and now and then did, on the two-thread rows of perfkit and of
+//! quick_cache alike). moka, about twenty times slower per operation than the others,
+//! walks a quarter of the requests (warm-up and measured), still hundreds of milliseconds:
+//! at the full count its rounds took three quarters of the suite's time. Each thread is
+//! pinned to a CPU of its own (thread `t` to the `t`-th CPU the process may use, on
+//! Linux): unpinned, on a 2-CPU virtual machine, a two-thread run of any of the caches now
+//! and then took 2.5 times as long as the others (the kernel ran both threads on one CPU
+//! for a while), and one such round of three decided a median. The ratios are the default
+//! policy's; `MemoryCache` with SIEVE and with S3-FIFO (quick_cache's own family) runs
+//! too, for the price of the policy (`extra.time_per_op_vs_quick_cache_by_policy`).
 //! Hit ratio: single-threaded `get`/`insert` on each trace (moka's pending maintenance run
 //! after every insert so it decides as it would at rest; quick_cache's unsync cache, one
 //! shard); perfkit's figure is its simulator's, which equals its `MemoryCache`'s by test.
@@ -121,7 +126,7 @@ fn run_threads(cache: &dyn Subject, keys: &[u64], threads: usize, ops: usize) ->
 
 fn throughput(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {
     let ops = if opts.quick { 300_000 } else { 3_000_000 };
-    let rounds = if opts.quick { 1 } else { 3 };
+    let rounds = if opts.quick { 1 } else { 5 };
     let mut vs_quick = Vec::new();
     let mut vs_moka = Vec::new();
     let mut by_policy: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
@@ -138,10 +143,20 @@ fn throughput(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {
             ];
             let mut samples: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
             // Rounds interleaved across the subjects, so that a slow spell of the machine
-            // (other load, a noisy neighbour) falls on all of them rather than on one.
-            for _ in 0..rounds {
-                for name in subjects {
+            // (other load, a noisy neighbour) falls on all of them rather than on one; each
+            // round starts one subject later and every other round runs backwards, so that
+            // no subject always follows the same one (whose freed memory and leftovers in
+            // the processor's caches it inherits).
+            for round in 0..rounds {
+                for i in 0..subjects.len() {
+                    let at = if round % 2 == 0 {
+                        i
+                    } else {
+                        subjects.len() - 1 - i
+                    };
+                    let name = subjects[(at + round) % subjects.len()];
                     let cache = make(name)?;
+                    let ops = if name == "moka" { ops / 4 } else { ops };
                     // Warm up: fill the cache.
                     run_threads(cache.as_ref(), &keys, 1, ops.min(1_000_000));
                     let v = run_threads(cache.as_ref(), &keys, threads, ops);
