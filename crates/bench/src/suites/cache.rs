@@ -14,7 +14,7 @@
 //! pinned to a CPU of its own (thread `t` to the `t`-th CPU the process may use, on
 //! Linux): unpinned, on a 2-CPU virtual machine, a two-thread run of any of the caches now
 //! and then took 2.5 times as long as the others (the kernel ran both threads on one CPU
-//! for a while), and one such round of three decided a median. The ratios are the default
+//! for a while), and one such round decided a median of three. The ratios are the default
 //! policy's; `MemoryCache` with SIEVE and with S3-FIFO (quick_cache's own family) runs
 //! too, for the price of the policy (`extra.time_per_op_vs_quick_cache_by_policy`).
 //! Hit ratio: single-threaded `get`/`insert` on each trace (moka's pending maintenance run
