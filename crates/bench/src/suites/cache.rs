@@ -16,7 +16,8 @@
 //! and then took 2.5 times as long as the others (the kernel ran both threads on one CPU
 //! for a while), and one such round decided a median of three. The ratios are the default
 //! policy's; `MemoryCache` with SIEVE and with S3-FIFO (quick_cache's own family) runs
-//! too, for the price of the policy (`extra.time_per_op_vs_quick_cache_by_policy`).
+//! too, for the price of the policy (`extra.time_per_op_vs_quick_cache_by_policy`). Every
+//! round's figure is in `extra.rounds_ns_per_op`.
 //! Hit ratio: single-threaded `get`/`insert` on each trace (moka's pending maintenance run
 //! after every insert so it decides as it would at rest; quick_cache's unsync cache, one
 //! shard); perfkit's figure is its simulator's, which equals its `MemoryCache`'s by test.
@@ -130,6 +131,9 @@ fn throughput(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {
     let mut vs_quick = Vec::new();
     let mut vs_moka = Vec::new();
     let mut by_policy: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    // Every round's figure, round by round, beside the medians: a median moved by slow
+    // rounds shows there.
+    let mut all_rounds = serde_json::Map::new();
     for s in [0.9, 1.1] {
         let keys = synth::zipf(4_000_000, KEYS, s, 42);
         for threads in [1usize, 2] {
@@ -163,6 +167,11 @@ fn throughput(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {
                     samples.entry(name).or_default().push(v);
                 }
             }
+            let rounds_of_case: serde_json::Map<_, _> = samples
+                .iter()
+                .map(|(name, v)| (name.to_string(), serde_json::json!(v)))
+                .collect();
+            all_rounds.insert(case.clone(), serde_json::Value::Object(rounds_of_case));
             let mut ns = BTreeMap::new();
             for name in subjects {
                 let v = median(samples.remove(name).unwrap_or_default());
@@ -185,6 +194,10 @@ fn throughput(result: &mut SuiteResult, opts: &Options) -> anyhow::Result<()> {
     result.extra.insert(
         "time_per_op_vs_quick_cache_by_policy".into(),
         serde_json::Value::Object(by_policy),
+    );
+    result.extra.insert(
+        "rounds_ns_per_op".into(),
+        serde_json::Value::Object(all_rounds),
     );
     result
         .ratios
