@@ -107,13 +107,13 @@ impl WTinyLfu {
     pub(super) fn set_window(&mut self, target: f64) {
         let cap = self.cap as f64;
         let old = self.window_max;
-        self.window_max = target.clamp(1.0_f64.min(cap), cap);
-        self.protected_max = (cap - self.window_max) * self.cfg.protected;
+        let window = target.clamp(1.0_f64.min(cap), cap);
+        self.set_targets(window, (cap - window) * self.cfg.protected);
         self.demote_protected();
         if self.window_max > old {
             self.fill_window();
         } else {
-            while self.window.weight as f64 > self.window_max && !self.window.is_empty() {
+            while self.window.weight > self.window_limit && !self.window.is_empty() {
                 let idx = self.window.tail;
                 self.window.unlink(&mut self.t, idx);
                 self.push(idx, PROBATION);
@@ -163,16 +163,14 @@ impl WTinyLfu {
     fn adjust(&mut self, amount: f64) {
         if amount > 0.0 {
             let quota = amount.min(self.protected_max);
-            self.protected_max -= quota;
-            self.window_max += quota;
+            self.set_targets(self.window_max + quota, self.protected_max - quota);
             self.demote_protected();
             // Fill the grown window with main's least recently used keys.
             self.fill_window();
         } else if amount < 0.0 {
             let quota = (-amount).min(self.window_max - 1.0).max(0.0);
-            self.window_max -= quota;
-            self.protected_max += quota;
-            while self.window.weight as f64 > self.window_max && !self.window.is_empty() {
+            self.set_targets(self.window_max - quota, self.protected_max + quota);
+            while self.window.weight > self.window_limit && !self.window.is_empty() {
                 let idx = self.window.tail;
                 self.window.unlink(&mut self.t, idx);
                 self.push(idx, PROBATION);

@@ -160,8 +160,13 @@ pub struct WTinyLfu {
     /// Weight of every resident key, including a candidate between queues.
     total: u64,
     cap: u64,
-    window_max: f64,
-    protected_max: f64,
+    /// The most weight the window and the protected segment hold: `window_max` and
+    /// `protected_max` rounded down, which the admissions compare with (an integer weight
+    /// exceeds a target exactly when it exceeds the target's floor; a weight turned into a
+    /// float for the comparison cost about 24 instructions a miss). Set with the targets,
+    /// by [`set_targets`](Self::set_targets).
+    window_limit: u64,
+    protected_limit: u64,
     /// The window's generation (wrapping): the clock of its lazy moves, one tick every
     /// sixteenth of the window's length in admissions (see `HitMarks::fast_hit`).
     window_gen: u32,
@@ -177,6 +182,10 @@ pub struct WTinyLfu {
     climber: Climber,
     shadows: ShadowLink,
     rng: XorShift,
+    /// The targets of the window's and the protected segment's weights (the window's
+    /// adapts; fractional, as the climber moves them by shares of the capacity).
+    window_max: f64,
+    protected_max: f64,
     cfg: WTinyLfuConfig,
 }
 
@@ -221,6 +230,8 @@ impl WTinyLfu {
             cap: capacity,
             window_max: 0.0,
             protected_max: 0.0,
+            window_limit: 0,
+            protected_limit: 0,
             sketch,
             climber: Climber {
                 hits: 0,
@@ -245,8 +256,17 @@ impl WTinyLfu {
 
     fn size_segments(&mut self) {
         let cap = self.cap as f64;
-        self.window_max = (cap * self.cfg.window).max(1.0).min(cap);
-        self.protected_max = (cap - self.window_max) * self.cfg.protected;
+        let window = (cap * self.cfg.window).max(1.0).min(cap);
+        self.set_targets(window, (cap - window) * self.cfg.protected);
+    }
+
+    /// Sets the window's and the protected segment's target weights, and their limits.
+    pub(super) fn set_targets(&mut self, window: f64, protected: f64) {
+        self.window_max = window;
+        self.protected_max = protected;
+        // (Saturating: a negative or not-a-number target would be 0.)
+        self.window_limit = window as u64;
+        self.protected_limit = protected as u64;
     }
 
     /// The current target weight of the admission window (it adapts).
@@ -282,7 +302,7 @@ impl WTinyLfu {
     }
 
     fn demote_protected(&mut self) {
-        while self.protected.weight as f64 > self.protected_max && !self.protected.is_empty() {
+        while self.protected.weight > self.protected_limit && !self.protected.is_empty() {
             let idx = self.protected.tail;
             if self.take_reference(idx) {
                 // Hit since it was queued: what the hit's move would have done.
@@ -449,7 +469,7 @@ impl WTinyLfu {
     }
 
     fn evict(&mut self, evicted: &mut Vec<u64>) {
-        while self.window.weight as f64 > self.window_max && !self.window.is_empty() {
+        while self.window.weight > self.window_limit && !self.window.is_empty() {
             let c = self.window.tail;
             self.window.unlink(&mut self.t, c);
             self.place_candidate(c, evicted);
@@ -712,7 +732,7 @@ impl Policy for WTinyLfu {
         // The newcomer's count waits until the eviction is done, so that its counters
         // (read ahead on the miss) have the eviction's time to arrive; unless the newcomer
         // itself may leave the window now, and be compared.
-        let count_first = f64::from(weight) > self.window_max;
+        let count_first = u64::from(weight) > self.window_limit;
         if count_first {
             self.count(key);
             self.note_pending(idx);
@@ -768,8 +788,8 @@ impl Policy for WTinyLfu {
         };
         self.cap = capacity;
         let cap = capacity as f64;
-        self.window_max = (cap * share).max(1.0).min(cap);
-        self.protected_max = (cap - self.window_max) * self.cfg.protected;
+        let window = (cap * share).max(1.0).min(cap);
+        self.set_targets(window, (cap - window) * self.cfg.protected);
         self.climber.sample = self.cfg.sample_factor.max(1) * capacity.max(1);
         self.demote_protected();
         self.evict(evicted);
