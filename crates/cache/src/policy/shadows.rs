@@ -11,7 +11,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 
+use super::slab::NIL;
 use super::wtinylfu::{WTinyLfu, WTinyLfuConfig};
+use crate::hash::U64Map;
 use crate::policy::Policy;
 
 /// Shadow caches hold at least this many entries (when the cache does)...
@@ -30,10 +32,26 @@ const SHADOW_MIN: f64 = 512.0;
 const SHADOW_SHARE: f64 = 0.01;
 
 /// Miniature W-TinyLFU caches with fixed windows, fed a spatial sample of the requests.
+///
+/// The miniatures keep no key index of their own ([`Policy::detach_index`]): one index
+/// here gives a key's handle in each of them, so a sampled request probes one table where
+/// it probed one per miniature, and a hit in a miniature reaches it by handle, which for
+/// most hits reads only the key's marks (a miniature's node is seldom in a cache: the
+/// miniatures are touched once every hundred requests or so). The miniatures decide as
+/// they did with their own indexes (the same calls a memory cache makes, which decide as
+/// the simulator does).
 #[derive(Debug)]
 pub(super) struct Shadows {
     threshold: u64,
     sims: Vec<(f64, WTinyLfu)>,
+    /// A sampled key's row in `handles`, while some miniature holds it.
+    rows: U64Map<u32>,
+    /// Rows of `sims.len()` handles, one per miniature (`NIL`: not resident there).
+    handles: Vec<u32>,
+    /// Rows no key has.
+    free_rows: Vec<u32>,
+    /// Scratch: the `(key, handle)`s a miniature's call freed.
+    freed: Vec<(u64, u32)>,
     hits: Vec<u64>,
     score: Vec<f64>,
     requests: u64,
@@ -59,10 +77,11 @@ impl Shadows {
             .shadow_windows
             .iter()
             .map(|&w| {
-                (
-                    w,
-                    WTinyLfu::with_config(shadow_cap, WTinyLfuConfig { window: w, ..sub }),
-                )
+                let mut sim =
+                    WTinyLfu::with_config(shadow_cap, WTinyLfuConfig { window: w, ..sub });
+                // (A new policy is empty: it detaches.)
+                sim.detach_index();
+                (w, sim)
             })
             .collect();
         let n = sims.len();
@@ -73,6 +92,10 @@ impl Shadows {
                 (rate * u64::MAX as f64) as u64
             },
             sims,
+            rows: U64Map::default(),
+            handles: Vec::new(),
+            free_rows: Vec::new(),
+            freed: Vec::new(),
             hits: vec![0; n],
             score: vec![0.0; n],
             requests: 0,
@@ -92,12 +115,7 @@ impl Shadows {
     /// share and by how much its smoothed hit ratio beats the shadow nearest to `current`.
     fn feed(&mut self, key: u64, current: f64) -> Option<(f64, f64)> {
         self.requests += 1;
-        for (i, (_, sim)) in self.sims.iter_mut().enumerate() {
-            self.evicted.clear();
-            if sim.access(key, 1, &mut self.evicted).is_hit() {
-                self.hits[i] += 1;
-            }
-        }
+        self.access_all(key);
         if self.requests < self.epoch {
             return None;
         }
@@ -123,6 +141,79 @@ impl Shadows {
             })
             .unwrap_or(0);
         Some((self.sims[best].0, self.score[best] - self.score[near]))
+    }
+
+    /// A request for `key` in every miniature, as [`Policy::access`] would make it, their
+    /// hits counted in `hits`, the index kept.
+    fn access_all(&mut self, key: u64) {
+        let n = self.sims.len();
+        let mut row = self.rows.get(&key).copied();
+        for i in 0..n {
+            let handle = row.map_or(NIL, |r| self.handles[r as usize * n + i]);
+            let sim = &mut self.sims[i].1;
+            if handle != NIL {
+                sim.touch_handles(&[handle]);
+                self.hits[i] += 1;
+                continue;
+            }
+            sim.lookup_absent(key);
+            self.evicted.clear();
+            let admitted = sim.admit(key, 1, &mut self.evicted);
+            let slot = if admitted { sim.slot(key) } else { None };
+            let mut freed = std::mem::take(&mut self.freed);
+            sim.take_freed(&mut freed);
+            for &(k, h) in &freed {
+                // (A declined newcomer is freed too; it has no handle here.)
+                if k != key {
+                    self.forget(k, i, h);
+                }
+            }
+            freed.clear();
+            self.freed = freed;
+            if let Some(slot) = slot {
+                let r = match row {
+                    Some(r) => r,
+                    None => {
+                        let r = self.new_row(key);
+                        row = Some(r);
+                        r
+                    }
+                };
+                self.handles[r as usize * n + i] = slot;
+            }
+        }
+    }
+
+    /// A row for `key`, all `NIL`.
+    fn new_row(&mut self, key: u64) -> u32 {
+        let n = self.sims.len();
+        let r = match self.free_rows.pop() {
+            Some(r) => r,
+            None => {
+                let r = (self.handles.len() / n) as u32;
+                self.handles.resize(self.handles.len() + n, NIL);
+                r
+            }
+        };
+        self.rows.insert(key, r);
+        r
+    }
+
+    /// `key` left miniature `i`, where its handle was `handle`: its row forgets it, and
+    /// is freed when no miniature holds the key.
+    fn forget(&mut self, key: u64, i: usize, handle: u32) {
+        let n = self.sims.len();
+        let Some(&r) = self.rows.get(&key) else {
+            return;
+        };
+        let row = &mut self.handles[r as usize * n..r as usize * n + n];
+        if row[i] == handle {
+            row[i] = NIL;
+        }
+        if row.iter().all(|&h| h == NIL) {
+            self.rows.remove(&key);
+            self.free_rows.push(r);
+        }
     }
 }
 
@@ -296,6 +387,49 @@ mod tests {
         assert_eq!(cap_of(10_000), 512);
         assert_eq!(cap_of(100_000), 1000);
         assert_eq!(cap_of(1_000_000), 10_000);
+    }
+
+    #[test]
+    fn the_miniatures_through_one_index_decide_as_with_their_own() {
+        let cfg = WTinyLfuConfig::default();
+        let mut shadows = Shadows::new(500, &cfg).expect("shadows");
+        let sub = WTinyLfuConfig {
+            adaptive: false,
+            shadow_windows: &[],
+            ..cfg
+        };
+        // The same miniatures, each with its own key index, as `feed` ran them before.
+        let mut alone: Vec<WTinyLfu> = cfg
+            .shadow_windows
+            .iter()
+            .map(|&w| WTinyLfu::with_config(500, WTinyLfuConfig { window: w, ..sub }))
+            .collect();
+        let mut hits = vec![0u64; alone.len()];
+        // Skewed, then a loop larger than the miniatures (every window wins somewhere), and
+        // keys that collide in no way with the handles.
+        let mut keys = crate::synth::zipf(20_000, 3000, 0.9, 3);
+        keys.extend((0..8000u64).map(|i| (1 << 40) + i % 700));
+        let mut evicted = Vec::new();
+        for &k in &keys {
+            shadows.access_all(k);
+            for (sim, h) in alone.iter_mut().zip(&mut hits) {
+                *h += u64::from(sim.access(k, 1, &mut evicted).is_hit());
+                evicted.clear();
+            }
+        }
+        assert_eq!(shadows.hits, hits);
+        assert!(hits.iter().all(|&h| h > 0) && hits.iter().any(|&h| h != hits[0]));
+        // The index holds exactly the keys some miniature holds.
+        let resident: std::collections::HashSet<u64> = alone
+            .iter()
+            .flat_map(|sim| {
+                let mut keys = Vec::new();
+                sim.for_each_resident(&mut |k, _| keys.push(k));
+                keys
+            })
+            .collect();
+        assert_eq!(shadows.rows.len(), resident.len());
+        assert!(resident.iter().all(|k| shadows.rows.contains_key(k)));
     }
 
     #[test]
