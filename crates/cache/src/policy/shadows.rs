@@ -405,8 +405,8 @@ mod tests {
             .map(|&w| WTinyLfu::with_config(500, WTinyLfuConfig { window: w, ..sub }))
             .collect();
         let mut hits = vec![0u64; alone.len()];
-        // Skewed, then a loop larger than the miniatures (every window wins somewhere), and
-        // keys that collide in no way with the handles.
+        // Skewed keys, then a loop of 700 keys of its own, larger than the miniatures: the
+        // windows differ in both, and keys leave and come back.
         let mut keys = crate::synth::zipf(20_000, 3000, 0.9, 3);
         keys.extend((0..8000u64).map(|i| (1 << 40) + i % 700));
         let mut evicted = Vec::new();

@@ -163,7 +163,7 @@ pub struct WTinyLfu {
     /// The most weight the window and the protected segment hold: `window_max` and
     /// `protected_max` rounded down, which the admissions compare with (an integer weight
     /// exceeds a target exactly when it exceeds the target's floor; a weight turned into a
-    /// float for the comparison cost about 24 instructions a miss). Set with the targets,
+    /// float for the comparison cost about 17 instructions a miss). Set with the targets,
     /// by [`set_targets`](Self::set_targets).
     window_limit: u64,
     protected_limit: u64,
