@@ -118,6 +118,60 @@ fn opt_reference(keys: &[u64], cap: usize) -> u64 {
     hits
 }
 
+/// S3-FIFO as the paper describes it: a small FIFO of a tenth of the capacity, a main
+/// FIFO, 2-bit use counts, and a ghost FIFO of as many keys as main holds at most. (A key
+/// used while in small moves to main when it reaches small's oldest end, with its count
+/// cleared; main reinserts a used key with its count lowered by one; a key leaving small
+/// unused is remembered, and returns straight to main.)
+fn s3fifo_reference(keys: &[u64], cap: usize) -> u64 {
+    let small_target = (cap / 10).max(1);
+    let ghost_cap = cap.saturating_sub(small_target).max(1);
+    let (mut small, mut main, mut ghost) = (VecDeque::new(), VecDeque::new(), VecDeque::new());
+    let mut count: std::collections::HashMap<u64, u8> = Default::default();
+    let mut hits = 0;
+    for &k in keys {
+        if let Some(c) = count.get_mut(&k) {
+            *c = (*c + 1).min(3);
+            hits += 1;
+            continue;
+        }
+        while small.len() + main.len() >= cap {
+            if !small.is_empty() && (small.len() >= small_target || main.is_empty()) {
+                let old: u64 = small.pop_back().unwrap();
+                if count[&old] > 0 {
+                    count.insert(old, 0);
+                    main.push_front(old);
+                    continue;
+                }
+                count.remove(&old);
+                ghost.push_back(old);
+                if ghost.len() > ghost_cap {
+                    ghost.pop_front();
+                }
+                break;
+            }
+            let old: u64 = main.pop_back().unwrap();
+            let c = count.get_mut(&old).unwrap();
+            if *c > 0 {
+                *c -= 1;
+                main.push_front(old);
+                continue;
+            }
+            count.remove(&old);
+            break;
+        }
+        count.insert(k, 0);
+        match ghost.iter().position(|&g| g == k) {
+            Some(i) => {
+                ghost.remove(i);
+                main.push_front(k);
+            }
+            None => small.push_front(k),
+        }
+    }
+    hits
+}
+
 fn trace_strategy() -> impl Strategy<Value = (Vec<u64>, usize)> {
     (1usize..12, 1u64..40).prop_flat_map(|(cap, universe)| {
         (proptest::collection::vec(0..universe, 0..400), Just(cap))
@@ -143,6 +197,12 @@ proptest! {
     fn sieve_matches_reference((keys, cap) in trace_strategy()) {
         let r = simulate(PolicyKind::Sieve, cap as u64, &keys, None).unwrap();
         prop_assert_eq!(r.hits, sieve_reference(&keys, cap));
+    }
+
+    #[test]
+    fn s3fifo_matches_reference((keys, cap) in trace_strategy()) {
+        let r = simulate(PolicyKind::S3Fifo, cap as u64, &keys, None).unwrap();
+        prop_assert_eq!(r.hits, s3fifo_reference(&keys, cap));
     }
 
     #[test]
@@ -206,6 +266,28 @@ proptest! {
             ev.clear();
             p.set_capacity(1, &mut ev);
             prop_assert!(p.weight() <= 1);
+        }
+    }
+}
+
+/// The proptests' caches hold a dozen keys at most: S3-FIFO's queues and ghost at a few
+/// hundred, on skewed, scanning and looping traces.
+#[test]
+fn s3fifo_matches_reference_at_a_few_hundred_keys() {
+    use perfkit_cache::synth;
+    let traces = [
+        ("zipf 0.9", synth::zipf(30_000, 5_000, 0.9, 7)),
+        (
+            "zipf + scans",
+            synth::zipf_with_scans(30_000, 5_000, 0.8, 3_000, 700, 8),
+        ),
+        ("loop", synth::looping(20_000, 450)),
+        ("shifting", synth::shifting(30_000, 600, 0.5, 5_000, 9)),
+    ];
+    for (name, keys) in &traces {
+        for cap in [40, 400] {
+            let r = simulate(PolicyKind::S3Fifo, cap as u64, keys, None).unwrap();
+            assert_eq!(r.hits, s3fifo_reference(keys, cap), "{name} at {cap}");
         }
     }
 }
