@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use super::slab::Queues;
+use super::slab::{Ring, Table};
 use super::{Policy, PolicyKind};
 use crate::hash::U64Map;
 
@@ -15,8 +15,16 @@ const MAIN: u8 = 1;
 /// S3-FIFO.
 #[derive(Debug)]
 pub struct S3Fifo {
-    /// Small (`SMALL`) and main (`MAIN`) FIFOs.
-    q: Queues<2>,
+    t: Table,
+    /// The small FIFO (nodes tagged `SMALL`).
+    small: Ring,
+    /// The main FIFO (tagged `MAIN`): a ring, so that a used key goes back in by a move
+    /// of the hand alone.
+    main: Ring,
+    /// The use counts (0 to 3) by node index, apart from the nodes: a hit writes one byte
+    /// of an array of a byte per entry, which stays in a core's cache, instead of a node
+    /// somewhere in megabytes of them (as SIEVE's visited bits).
+    counts: Vec<u8>,
     /// Ghost keys with the sequence number of their insertion (stale queue entries are
     /// recognised by a mismatching number).
     ghost: U64Map<u64>,
@@ -29,7 +37,10 @@ impl S3Fifo {
     /// An empty policy with `capacity` weight units.
     pub fn new(capacity: u64) -> Self {
         S3Fifo {
-            q: Queues::with_capacity(capacity as usize),
+            t: Table::with_capacity(capacity as usize),
+            small: Ring::default(),
+            main: Ring::default(),
+            counts: Vec::new(),
             ghost: U64Map::default(),
             ghost_queue: VecDeque::new(),
             ghost_seq: 0,
@@ -68,39 +79,56 @@ impl S3Fifo {
     }
 
     fn total(&self) -> u64 {
-        self.q.weight()
+        self.small.weight + self.main.weight
+    }
+
+    /// The ring of the node `idx`, and the table.
+    fn ring_of(&mut self, idx: u32) -> (&mut Ring, &mut Table) {
+        let ring = if self.t.node(idx).tag == SMALL {
+            &mut self.small
+        } else {
+            &mut self.main
+        };
+        (ring, &mut self.t)
+    }
+
+    /// Moves `idx`, just unlinked from small, to main's newest end.
+    fn promote(&mut self, idx: u32) {
+        self.t.node_mut(idx).tag = MAIN;
+        self.main.push_newest(&mut self.t, idx);
     }
 
     /// Evicts one key; returns it, or `None` when empty.
     fn evict_one(&mut self) -> Option<u64> {
         loop {
-            let (small, main) = (*self.q.list(SMALL), *self.q.list(MAIN));
-            if small.is_empty() && main.is_empty() {
+            if self.small.is_empty() && self.main.is_empty() {
                 return None;
             }
-            if !small.is_empty() && (small.weight >= self.small_target() || main.is_empty()) {
-                let idx = small.tail;
-                self.q.unlink(idx);
-                let n = self.q.t.node_mut(idx);
-                if n.bits > 0 {
-                    n.bits = 0;
-                    self.q.push_front(idx, MAIN);
+            if !self.small.is_empty()
+                && (self.small.weight >= self.small_target() || self.main.is_empty())
+            {
+                let idx = self.small.hand;
+                self.small.unlink(&mut self.t, idx);
+                if self.count(idx) > 0 {
+                    self.set_count(idx, 0);
+                    self.promote(idx);
                     // Main may now be over; keep looping until something leaves.
                     continue;
                 }
-                let key = self.q.t.remove(idx);
+                let key = self.t.remove(idx);
                 self.remember(key);
                 return Some(key);
             }
-            let idx = main.tail;
-            self.q.unlink(idx);
-            let n = self.q.t.node_mut(idx);
-            if n.bits > 0 {
-                n.bits -= 1;
-                self.q.push_front(idx, MAIN);
+            let idx = self.main.hand;
+            let c = self.count(idx);
+            if c > 0 {
+                // Back in as the newest: the oldest's place passes to the next.
+                self.set_count(idx, c - 1);
+                self.main.rotate(&self.t);
                 continue;
             }
-            return Some(self.q.t.remove(idx));
+            self.main.unlink(&mut self.t, idx);
+            return Some(self.t.remove(idx));
         }
     }
 
@@ -115,16 +143,35 @@ impl S3Fifo {
 
     #[inline]
     fn hit_at(&mut self, idx: u32) {
-        let n = self.q.t.node_mut(idx);
-        n.bits = (n.bits + 1).min(3);
+        if let Some(c) = self.counts.get_mut(idx as usize) {
+            *c = (*c + 1).min(3);
+        }
     }
 
-    fn remove_at(&mut self, idx: u32) {
-        self.q.drop_node(idx);
+    #[inline]
+    fn count(&self, idx: u32) -> u8 {
+        self.counts.get(idx as usize).copied().unwrap_or(0)
+    }
+
+    #[inline]
+    fn set_count(&mut self, idx: u32, c: u8) {
+        if let Some(x) = self.counts.get_mut(idx as usize) {
+            *x = c;
+        }
+    }
+
+    fn remove_at(&mut self, idx: u32) -> u64 {
+        let (ring, t) = self.ring_of(idx);
+        ring.unlink(t, idx);
+        self.t.remove(idx)
     }
 
     fn reweigh_at(&mut self, idx: u32, weight: u32, evicted: &mut Vec<u64>) {
-        self.q.reweigh(idx, weight, self.cap, evicted);
+        let (ring, t) = self.ring_of(idx);
+        ring.reweigh(t, idx, weight);
+        if u64::from(weight) > self.cap {
+            evicted.push(self.remove_at(idx));
+        }
         self.evict_to_fit(evicted);
     }
 }
@@ -136,7 +183,7 @@ impl Policy for S3Fifo {
 
     #[inline]
     fn lookup(&mut self, key: u64) -> bool {
-        match self.q.t.get(key) {
+        match self.t.get(key) {
             Some(idx) => {
                 self.hit_at(idx);
                 true
@@ -145,7 +192,7 @@ impl Policy for S3Fifo {
         }
     }
 
-    node_handles!(q.t);
+    node_handles!(t);
 
     #[inline]
     fn touch(&mut self, key: u64) -> bool {
@@ -153,7 +200,7 @@ impl Policy for S3Fifo {
     }
 
     fn admit(&mut self, key: u64, weight: u32, evicted: &mut Vec<u64>) -> bool {
-        if self.q.t.get(key).is_some() {
+        if self.t.get(key).is_some() {
             return true;
         }
         if u64::from(weight) > self.cap {
@@ -171,12 +218,22 @@ impl Policy for S3Fifo {
         } else {
             SMALL
         };
-        self.q.insert(key, weight, tag);
+        let idx = self.t.insert(key, weight, tag);
+        if tag == MAIN {
+            self.main.push_newest(&mut self.t, idx);
+        } else {
+            self.small.push_newest(&mut self.t, idx);
+        }
+        let i = idx as usize;
+        if i >= self.counts.len() {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] = 0;
         true
     }
 
     fn len(&self) -> usize {
-        self.q.len()
+        self.small.len + self.main.len
     }
 
     fn weight(&self) -> u64 {
@@ -193,6 +250,7 @@ impl Policy for S3Fifo {
     }
 
     fn for_each_resident(&self, f: &mut dyn FnMut(u64, u32)) {
-        self.q.for_each_oldest_first(f);
+        self.small.for_each_oldest_first(&self.t, f);
+        self.main.for_each_oldest_first(&self.t, f);
     }
 }
