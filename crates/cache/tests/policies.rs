@@ -119,10 +119,11 @@ fn opt_reference(keys: &[u64], cap: usize) -> u64 {
 }
 
 /// S3-FIFO as the paper describes it: a small FIFO of a tenth of the capacity, a main
-/// FIFO, 2-bit use counts, and a ghost FIFO of as many keys as main holds at most. (A key
-/// used while in small moves to main when it reaches small's oldest end, with its count
-/// cleared; main reinserts a used key with its count lowered by one; a key leaving small
-/// unused is remembered, and returns straight to main.)
+/// FIFO, 2-bit use counts, and a ghost: the keys of the last `G` departures from small (`G`
+/// as many keys as main holds at most), less those that have returned. (A key used while
+/// in small moves to main when it reaches small's oldest end, with its count cleared; main
+/// reinserts a used key with its count lowered by one; a key leaving small unused is
+/// remembered, and returns straight to main.)
 fn s3fifo_reference(keys: &[u64], cap: usize) -> u64 {
     let small_target = (cap / 10).max(1);
     let ghost_cap = cap.saturating_sub(small_target).max(1);
@@ -144,7 +145,7 @@ fn s3fifo_reference(keys: &[u64], cap: usize) -> u64 {
                     continue;
                 }
                 count.remove(&old);
-                ghost.push_back(old);
+                ghost.push_back(Some(old));
                 if ghost.len() > ghost_cap {
                     ghost.pop_front();
                 }
@@ -161,9 +162,10 @@ fn s3fifo_reference(keys: &[u64], cap: usize) -> u64 {
             break;
         }
         count.insert(k, 0);
-        match ghost.iter().position(|&g| g == k) {
-            Some(i) => {
-                ghost.remove(i);
+        // A returning ghost's departure still counts towards the window.
+        match ghost.iter_mut().find(|g| **g == Some(k)) {
+            Some(g) => {
+                *g = None;
                 main.push_front(k);
             }
             None => small.push_front(k),

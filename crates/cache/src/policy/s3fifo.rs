@@ -1,9 +1,13 @@
 //! S3-FIFO (Yang et al., SOSP'23): new keys enter a small FIFO (10 % of the capacity); a key
 //! used again while there moves to the main FIFO, others leave and are remembered in a
-//! ghost FIFO, from which a returning key goes straight to main. Main reinserts keys that
-//! were used (a 2-bit counter, decremented on each pass) and evicts the others.
-
-use std::collections::VecDeque;
+//! ghost, from which a returning key goes straight to main. Main reinserts keys that were
+//! used (a 2-bit counter, decremented on each pass) and evicts the others.
+//!
+//! The ghost holds the keys of the last `G` departures from small (`G`: as many keys as
+//! main holds at most), less those that have returned since: a window of departures rather
+//! than a FIFO of `G` ghosts, so that a ghost ages out by its departure number alone. A
+//! FIFO had to find and drop its oldest key in the ghost table on every departure, a
+//! cache miss of its own that took a third of the eviction's time.
 
 use super::slab::{Ring, Table};
 use super::{Policy, PolicyKind};
@@ -25,11 +29,11 @@ pub struct S3Fifo {
     /// of an array of a byte per entry, which stays in a core's cache, instead of a node
     /// somewhere in megabytes of them (as SIEVE's visited bits).
     counts: Vec<u8>,
-    /// Ghost keys with the sequence number of their insertion (stale queue entries are
-    /// recognised by a mismatching number).
+    /// Ghost keys with the number of their departure from small; a key whose number is
+    /// `G` or more behind `departures` has aged out (and is dropped at the next sweep).
     ghost: U64Map<u64>,
-    ghost_queue: VecDeque<(u64, u64)>,
-    ghost_seq: u64,
+    /// Departures from small so far.
+    departures: u64,
     cap: u64,
 }
 
@@ -42,8 +46,7 @@ impl S3Fifo {
             main: Ring::default(),
             counts: Vec::new(),
             ghost: U64Map::default(),
-            ghost_queue: VecDeque::new(),
-            ghost_seq: 0,
+            departures: 0,
             cap: capacity,
         }
     }
@@ -57,25 +60,26 @@ impl S3Fifo {
         (self.cap.saturating_sub(self.small_target())).max(1) as usize
     }
 
+    /// `key` leaves small unused: it becomes a ghost.
     fn remember(&mut self, key: u64) {
-        self.ghost_seq += 1;
-        self.ghost.insert(key, self.ghost_seq);
-        self.ghost_queue.push_back((key, self.ghost_seq));
-        while self.ghost.len() > self.ghost_capacity() {
-            match self.ghost_queue.pop_front() {
-                Some((k, seq)) => {
-                    if self.ghost.get(&k) == Some(&seq) {
-                        self.ghost.remove(&k);
-                    }
-                }
-                None => break,
-            }
+        self.departures += 1;
+        self.ghost.insert(key, self.departures);
+        // The aged keys go in sweeps over the table, not one by one: at one and a half
+        // windows of keys, a sweep leaves at most one, so it visits about three keys for
+        // each departure since the last (in the table's order, not at random).
+        let window = self.ghost_capacity();
+        if self.ghost.len() >= window + window / 2 + 1 {
+            let (now, window) = (self.departures, window as u64);
+            self.ghost.retain(|_, d| now - *d < window);
         }
-        // Bound the stale entries too.
-        if self.ghost_queue.len() > 2 * self.ghost_capacity() + 16 {
-            let ghost = &self.ghost;
-            self.ghost_queue.retain(|(k, s)| ghost.get(k) == Some(s));
-        }
+    }
+
+    /// Whether `key` is a ghost, which it stops being.
+    fn take_ghost(&mut self, key: u64) -> bool {
+        let window = self.ghost_capacity() as u64;
+        self.ghost
+            .remove(&key)
+            .is_some_and(|d| self.departures - d < window)
     }
 
     fn total(&self) -> u64 {
@@ -213,11 +217,7 @@ impl Policy for S3Fifo {
                 None => break,
             }
         }
-        let tag = if self.ghost.remove(&key).is_some() {
-            MAIN
-        } else {
-            SMALL
-        };
+        let tag = if self.take_ghost(key) { MAIN } else { SMALL };
         let idx = self.t.insert(key, weight, tag);
         if tag == MAIN {
             self.main.push_newest(&mut self.t, idx);
