@@ -68,7 +68,7 @@ impl S3Fifo {
         // windows of keys, a sweep leaves at most one, so it visits about three keys for
         // each departure since the last (in the table's order, not at random).
         let window = self.ghost_capacity();
-        if self.ghost.len() >= window + window / 2 + 1 {
+        if self.ghost.len() > window + window / 2 {
             let (now, window) = (self.departures, window as u64);
             self.ghost.retain(|_, d| now - *d < window);
         }
