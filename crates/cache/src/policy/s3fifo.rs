@@ -67,8 +67,8 @@ impl S3Fifo {
     fn remember(&mut self, key: u64) {
         self.departures += 1;
         self.ghost.insert(key, self.departures);
-        // The aged keys go in sweeps over the table, not one by one: at one and a half
-        // windows of keys, a sweep leaves at most one, so it visits about three keys for
+        // The aged keys go in sweeps over the table, not one by one: a sweep at one and a
+        // half windows of keys leaves a window at most, so it visits about three keys for
         // each departure since the last (in the table's order, not at random).
         let window = self.ghost_capacity();
         if self.ghost.len() > window + window / 2 {
