@@ -305,7 +305,7 @@ pub enum PolicyKind {
     Lfu,
     /// SIEVE (NSDI'24): FIFO with a visited bit and a moving hand.
     Sieve,
-    /// S3-FIFO (SOSP'23): small FIFO, main FIFO with reinsertion, ghost FIFO.
+    /// S3-FIFO (SOSP'23): small FIFO, main FIFO with reinsertion, ghost keys.
     S3Fifo,
     /// ARC (FAST'03): adaptive between recency and frequency with ghost lists.
     Arc,
